@@ -53,3 +53,18 @@ def check_legacy_keras() -> None:
     keras_module = getattr(tf.keras, "__name__", "")
     if not keras_module.startswith("tf_keras"):
         raise KerasVersionError(f"{RESTART_MESSAGE}\n(tf.keras is {keras_module or 'unknown'}.)")
+
+
+def subprocess_environment() -> dict[str, str]:
+    """The environment for tools run as subprocesses (nbgrader, jupyter, kernels).
+
+    The running interpreter's ``bin/`` goes first on PATH, because nbgrader calls
+    helper programs (alembic) by name and a virtualenv is often not activated;
+    legacy Keras is selected for every Python the subprocess starts.
+    """
+    environment = dict(os.environ)
+    scripts = os.path.dirname(sys.executable)
+    environment["PATH"] = os.pathsep.join([scripts, environment.get("PATH", "")])
+    environment[LEGACY_KERAS_VARIABLE] = "1"
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return environment

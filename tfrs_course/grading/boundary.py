@@ -1,0 +1,179 @@
+"""The one boundary between student code and the tests: plain data as bytes.
+
+Every value that crosses from student code to a test (and every argument that
+crosses the other way) is encoded to bytes here and decoded into fresh objects.
+Encoding accepts only exact built-in types, exact ``numpy.ndarray`` and exact
+``pandas`` frames: an object whose ``__eq__`` always says True, a numpy subclass
+or a str subclass is refused, and what a test compares is always an object that
+the grading side built itself.
+
+The format is JSON, with arrays stored as ``.npy`` bytes (``allow_pickle=False``),
+so reading it can never run code. It is the same whether the student's code runs
+in this process or in another.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Array dtypes that .npy stores without pickling: booleans, integers, floats, text.
+_ARRAY_KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "text"}
+_MAX_DEPTH = 32
+_NUMPY_INTEGERS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+
+
+class BoundaryError(TypeError):
+    """A value cannot cross the boundary (a type that is not plain data)."""
+
+
+def encode(value: Any) -> bytes:
+    """Encode plain data to bytes.
+
+    Args:
+        value: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list``, ``tuple``
+            (decoded as a list), ``dict`` with ``str`` or ``int`` keys, numpy scalars
+            (decoded as Python numbers), ``numpy.ndarray`` of booleans, numbers or
+            text, ``pandas.Series`` or ``pandas.DataFrame``; nested freely.
+
+    Returns:
+        UTF-8 JSON bytes.
+
+    Raises:
+        BoundaryError: a value of any other type, named with where it was found.
+    """
+    return json.dumps(_to_json(value, "result", 0), allow_nan=True).encode("utf-8")
+
+
+def decode(data: bytes) -> Any:
+    """Decode bytes made by :func:`encode` into new plain objects."""
+    return _from_json(json.loads(data.decode("utf-8")))
+
+
+def roundtrip(value: Any) -> Any:
+    """Encode and decode: a fresh copy of plain data, or a BoundaryError."""
+    return decode(encode(value))
+
+
+def describe_type(value: Any) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _to_json(value: Any, where: str, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise BoundaryError(f"{where} is nested more than {_MAX_DEPTH} levels deep")
+    kind = type(value)
+    if value is None or kind is bool or kind is str:
+        return value
+    if kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if kind in (np.bool_,):
+        return bool(value)
+    if kind in _NUMPY_INTEGERS:
+        return int(value)
+    if kind in (np.float16, np.float32, np.float64):
+        return _to_json(float(value), where, depth)
+    if kind is np.str_:
+        return str(value)
+    if kind in (list, tuple):
+        return [_to_json(item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value)]
+    if kind is dict:
+        pairs = []
+        for key, item in value.items():
+            if type(key) in _NUMPY_INTEGERS:
+                key = int(key)
+            if type(key) not in (str, int):
+                raise BoundaryError(f"{where} has a key of type {describe_type(key)}; keys must be str or int")
+            pairs.append([key, _to_json(item, f"{where}[{key!r}]", depth + 1)])
+        return {"__dict__": pairs}
+    if kind is np.ndarray:
+        return {"__ndarray__": _array_to_text(value, where)}
+    if kind is pd.Series:
+        return {
+            "__series__": {
+                "name": _to_json(value.name, f"{where}.name", depth + 1),
+                "index": _array_to_text(_plain_array(value.index.to_numpy(), f"{where}.index"), where),
+                "values": _array_to_text(_plain_array(value.to_numpy(), where), where),
+            }
+        }
+    if kind is pd.DataFrame:
+        names = list(value.columns)
+        for name in names:
+            if type(name) is not str:
+                raise BoundaryError(f"{where} has a column named {name!r}; column names must be str")
+        return {
+            "__dataframe__": {
+                "columns": names,
+                "index": _array_to_text(_plain_array(value.index.to_numpy(), f"{where}.index"), where),
+                "values": [
+                    _array_to_text(_plain_array(value[name].to_numpy(), f"{where}[{name!r}]"), where)
+                    for name in names
+                ],
+            }
+        }
+    raise BoundaryError(
+        f"{where} is of type {describe_type(value)}; expected plain data (a number, str, list, "
+        "dict, numpy array or pandas DataFrame). Convert it before returning, e.g. with "
+        "`.numpy()` for a tensor or `list(...)` for other sequences."
+    )
+
+
+def _plain_array(array: np.ndarray, where: str) -> np.ndarray:
+    """Pandas keeps text as object arrays: accept them when every element is exactly str."""
+    if array.dtype.kind == "O":
+        if all(type(item) in (str, np.str_) for item in array.ravel()):
+            return array.astype(str) if array.size else np.array([], dtype=str)
+        bad = next(item for item in array.ravel() if type(item) not in (str, np.str_))
+        raise BoundaryError(f"{where} holds a {describe_type(bad)}; object arrays must hold only str")
+    return array
+
+
+def _array_to_text(array: np.ndarray, where: str) -> str:
+    array = _plain_array(array, where)
+    if array.dtype.kind not in _ARRAY_KINDS:
+        raise BoundaryError(
+            f"{where} is a numpy array of dtype {array.dtype}; expected booleans, numbers or text"
+        )
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _array_from_text(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "__float__" in value:
+        return float(value["__float__"])
+    if "__dict__" in value:
+        return {key: _from_json(item) for key, item in value["__dict__"]}
+    if "__ndarray__" in value:
+        return _array_from_text(value["__ndarray__"])
+    if "__series__" in value:
+        spec = value["__series__"]
+        return pd.Series(
+            _array_from_text(spec["values"]),
+            index=_array_from_text(spec["index"]),
+            name=_from_json(spec["name"]),
+        )
+    if "__dataframe__" in value:
+        spec = value["__dataframe__"]
+        columns = {
+            name: _array_from_text(text) for name, text in zip(spec["columns"], spec["values"], strict=True)
+        }
+        return pd.DataFrame(columns, index=_array_from_text(spec["index"]), columns=spec["columns"])
+    raise BoundaryError(f"unknown encoded value with keys {sorted(value)}")

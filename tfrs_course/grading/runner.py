@@ -1,0 +1,255 @@
+"""Run a lesson's autograder tests against one or many students, and collect scores.
+
+A lesson's tests live in ``autograder/test_<lesson>.py``. Each test takes two
+fixtures, ``student`` and ``reference`` (both :class:`StudentCode`), and is
+marked with :func:`graded`, which says which exercise it checks, how many
+points it is worth, and whether it is hidden. The same tests serve the
+in-notebook ``check()``, the batch grader and nbgrader (through ``check()``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tfrs_course import paths
+from tfrs_course.grading.submission import StudentCode, StudentCodeError
+
+MARKER = "graded"
+
+
+def graded(exercise: str, points: float = 1.0, hidden: bool = False):
+    """Mark a test as graded.
+
+    Args:
+        exercise: the exercise it checks (the answer cell's nbgrader grade id).
+        points: what passing it is worth.
+        hidden: hidden tests run only when the lesson is graded; students see
+            their names and results in feedback, never their code or messages.
+    """
+    return pytest.mark.graded(exercise=exercise, points=float(points), hidden=hidden)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test's outcome for one student.
+
+    Attributes:
+        student: the submission's id.
+        test: the test's name.
+        exercise: the exercise it checks.
+        points: what it is worth.
+        hidden: whether it is a hidden test.
+        passed: whether it passed.
+        message: why it failed (empty if it passed).
+        seconds: how long it took.
+    """
+
+    student: str
+    test: str
+    exercise: str
+    points: float
+    hidden: bool
+    passed: bool
+    message: str
+    seconds: float
+
+    @property
+    def score(self) -> float:
+        return self.points if self.passed else 0.0
+
+
+class GradingError(RuntimeError):
+    """The tests themselves could not run (a broken test module, not a broken submission)."""
+
+
+def master_notebook(lesson: str) -> Path:
+    return paths.solutions_dir() / lesson / f"{lesson}.ipynb"
+
+
+def test_module(lesson: str) -> Path:
+    return paths.autograder_dir() / f"test_{lesson}.py"
+
+
+_reference_cache: dict[tuple[str, float], StudentCode] = {}
+
+
+def reference_code(lesson: str) -> StudentCode:
+    """The reference solution: the master notebook graded as if it were a submission."""
+    master = master_notebook(lesson)
+    key = (str(master), master.stat().st_mtime)
+    if key not in _reference_cache:
+        _reference_cache[key] = StudentCode.from_notebook(master, master)
+    return _reference_cache[key]
+
+
+class _GradingPlugin:
+    """pytest plugin: provides the fixtures, selects tests, and records results."""
+
+    def __init__(
+        self,
+        lesson: str,
+        students: dict[str, Callable[[], StudentCode]],
+        exercises: Iterable[str] | None,
+        visible: bool,
+        hidden: bool,
+        on_result: Callable[[TestResult], None] | None,
+    ):
+        self.lesson = lesson
+        self.students = students
+        self.exercises = set(exercises) if exercises is not None else None
+        self.visible = visible
+        self.hidden = hidden
+        self.on_result = on_result
+        self.results: list[TestResult] = []
+        self.known_exercises: dict[str, dict[str, float]] = {}
+        self.test_names: set[str] = set()
+        self._built: dict[str, StudentCode] = {}
+        self._started: dict[str, float] = {}
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", f"{MARKER}(exercise, points, hidden): a graded test")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "student" in metafunc.fixturenames:
+            metafunc.parametrize("student", list(self.students), indirect=True)
+
+    @pytest.fixture
+    def student(self, request: pytest.FixtureRequest) -> StudentCode:
+        student_id = request.param
+        if student_id not in self._built:
+            self._built[student_id] = self.students[student_id]()
+        return self._built[student_id]
+
+    @pytest.fixture(scope="session")
+    def reference(self) -> StudentCode:
+        return reference_code(self.lesson)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        selected, deselected = [], []
+        counted = self.test_names
+        for item in items:
+            marker = item.get_closest_marker(MARKER)
+            if marker is None:
+                raise GradingError(f"{item.nodeid} has no @graded(...) marker: every test must be worth points")
+            exercise, hidden = marker.kwargs["exercise"], marker.kwargs.get("hidden", False)
+            totals = self.known_exercises.setdefault(exercise, {"visible": 0.0, "hidden": 0.0})
+            if item.originalname not in counted:  # once per test, not once per student
+                counted.add(item.originalname)
+                totals["hidden" if hidden else "visible"] += marker.kwargs.get("points", 1.0)
+            wanted = (self.exercises is None or exercise in self.exercises) and (
+                self.hidden if hidden else self.visible
+            )
+            (selected if wanted else deselected).append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._started[item.nodeid] = time.perf_counter()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        failed_here = call.excinfo is not None
+        if call.when == "call" or (failed_here and call.when == "setup"):
+            marker = item.get_closest_marker(MARKER)
+            result = TestResult(
+                student=item.callspec.params["student"] if hasattr(item, "callspec") else "",
+                test=item.originalname,
+                exercise=marker.kwargs["exercise"],
+                points=marker.kwargs.get("points", 1.0),
+                hidden=marker.kwargs.get("hidden", False),
+                passed=not failed_here,
+                message=_failure_message(call.excinfo) if failed_here else "",
+                seconds=time.perf_counter() - self._started.get(item.nodeid, time.perf_counter()),
+            )
+            self.results.append(result)
+            if self.on_result is not None:
+                self.on_result(result)
+        return report
+
+
+def _failure_message(excinfo: pytest.ExceptionInfo) -> str:
+    error = excinfo.value
+    if isinstance(error, StudentCodeError | AssertionError):
+        return str(error).strip()
+    return f"{type(error).__name__}: {error}".strip()
+
+
+@dataclass(frozen=True)
+class LessonRun:
+    """What a run of a lesson's tests found.
+
+    Attributes:
+        results: every selected test's result, for every student.
+        exercises: each exercise of the lesson with its visible and hidden points.
+        test_count: how many tests the lesson has (selected or not).
+    """
+
+    results: list[TestResult]
+    exercises: dict[str, dict[str, float]]
+    test_count: int
+
+
+def run_tests(
+    lesson: str,
+    students: dict[str, Callable[[], StudentCode]],
+    *,
+    exercises: Iterable[str] | None = None,
+    visible: bool = True,
+    hidden: bool = True,
+    on_result: Callable[[TestResult], None] | None = None,
+) -> LessonRun:
+    """Run a lesson's tests for each student.
+
+    Args:
+        lesson: the lesson's folder name, e.g. ``"01_baseline_metrics"``.
+        students: submission id -> a function that builds that student's code.
+        exercises: run only these exercises' tests (all if None).
+        visible: run visible tests.
+        hidden: run hidden tests.
+        on_result: called with each result as it arrives (for progress bars).
+
+    Returns:
+        A :class:`LessonRun`.
+
+    Raises:
+        GradingError: the lesson has no tests, or pytest could not collect them.
+    """
+    module = test_module(lesson)
+    if not module.is_file():
+        raise GradingError(f"lesson {lesson!r} has no tests at {module}")
+    plugin = _GradingPlugin(lesson, students, exercises, visible, hidden, on_result)
+    args = [
+        str(module),
+        "-c", str(paths.autograder_dir() / "pytest.ini"),
+        "--rootdir", str(paths.autograder_dir()),
+        "-p", "no:cacheprovider",
+        "--import-mode=importlib",
+        "--capture=sys",
+        "-q", "--no-header", "--tb=short", "-rN", "-W", "ignore::DeprecationWarning",
+    ]  # fmt: skip
+    # pytest's own report is not for students: keep it, and show it only if the tests could not run.
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        exit_code = pytest.main(args, plugins=[plugin])
+    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise GradingError(f"pytest could not run {module} (exit code {int(exit_code)}):\n{report.getvalue()}")
+    return LessonRun(plugin.results, plugin.known_exercises, len(plugin.test_names))
+
+
+def describe_lesson(lesson: str) -> LessonRun:
+    """A lesson's exercises, their points and its number of tests, without running any."""
+    return run_tests(lesson, {}, visible=False, hidden=False)
+
+
+def exercise_points(lesson: str) -> dict[str, dict[str, float]]:
+    """Each exercise of a lesson with its visible and hidden points, read from its tests."""
+    return describe_lesson(lesson).exercises

@@ -1,0 +1,118 @@
+"""Student code as tests see it: something to call, that answers in plain data.
+
+Tests never touch a student's objects. They ask ``student.call("name", ...)``
+and get back what :mod:`tfrs_course.grading.boundary` decoded: fresh plain data.
+Arguments travel the same way, so student code cannot change a test's inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tfrs_course.grading import boundary
+from tfrs_course.grading.notebook import Program, build_program, read_notebook
+
+# Set on the module that student code runs in, so tracebacks say where code came from.
+STUDENT_FILE = "<your notebook>"
+
+
+class StudentCodeError(AssertionError):
+    """Calling student code failed: the function is missing, unfinished or raised.
+
+    An AssertionError, so a test that hits it fails (and loses its points) with
+    this message as the reason, rather than erroring out of the grader.
+    """
+
+
+class StudentCode:
+    """Student functions, called across the plain-data boundary.
+
+    Args:
+        namespace: the globals the student's functions live in.
+        problems: per answer cell, why some of it could not be used.
+        origin: a short description for messages (a path or "this notebook").
+    """
+
+    def __init__(self, namespace: dict[str, Any], problems: dict[str, str] | None = None, origin: str = ""):
+        self._namespace = namespace
+        self.problems = dict(problems or {})
+        self.origin = origin
+
+    @classmethod
+    def from_notebook(cls, submission_path: str | Path, master_path: str | Path) -> StudentCode:
+        """Build from a submitted notebook and the lesson's master (instructor) notebook."""
+        master_path = Path(master_path)
+        program = build_program(read_notebook(submission_path), read_notebook(master_path), master_path)
+        return cls.from_program(program, origin=str(submission_path))
+
+    @classmethod
+    def from_program(cls, program: Program, origin: str = "") -> StudentCode:
+        """Execute the setup code, then each answer cell's definitions, in a fresh namespace.
+
+        A cell that raises is recorded in ``problems`` and the rest still run, so
+        one broken cell costs only the exercises that need it.
+        """
+        namespace: dict[str, Any] = {"__name__": "student_answers", "__file__": STUDENT_FILE}
+        problems = dict(program.problems)
+        # What the cells print while being defined is not feedback; keep it out of the grader's output.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(program.setup, "<setup cell>", "exec"), namespace)  # noqa: S102 - instructor's code
+            for answer in program.answers:
+                try:
+                    exec(compile(answer.source, f"<cell {answer.grade_id}>", "exec"), namespace)  # noqa: S102
+                except Exception as error:  # noqa: BLE001 - any failure is the student's to see
+                    problems[answer.grade_id] = f"running the cell raised {type(error).__name__}: {error}"
+        return cls(namespace, problems, origin)
+
+    def has(self, name: str) -> bool:
+        return callable(self._namespace.get(name))
+
+    def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a student function with copies of the arguments; return its result as plain data.
+
+        Raises:
+            StudentCodeError: the function does not exist, raises (including
+                ``NotImplementedError``), or returns something that is not plain data.
+        """
+        function = self._namespace.get(function_name)
+        if not callable(function):
+            raise StudentCodeError(self._missing_message(function_name))
+        call_args = boundary.roundtrip(list(args))
+        call_kwargs = boundary.roundtrip(kwargs)
+        try:
+            result = function(*call_args, **call_kwargs)
+        except NotImplementedError as error:
+            raise StudentCodeError(
+                f"{function_name}() is not written yet: it raised NotImplementedError. "
+                "Replace the `raise NotImplementedError(...)` line with your code."
+            ) from error
+        except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
+            raise StudentCodeError(
+                f"{function_name}() raised {type(error).__name__}: {error}\n{_student_frames(error)}"
+            ) from error
+        try:
+            return boundary.roundtrip(result)
+        except boundary.BoundaryError as error:
+            raise StudentCodeError(f"{function_name}() returned something tests cannot use: {error}") from error
+
+    def _missing_message(self, function_name: str) -> str:
+        message = f"There is no function named {function_name}() in {self.origin or 'your notebook'}."
+        if self.problems:
+            details = "; ".join(f"cell {cell}: {problem}" for cell, problem in self.problems.items())
+            return f"{message} Problems found: {details}."
+        return f"{message} Did you rename it, or not run its cell?"
+
+
+def _student_frames(error: BaseException) -> str:
+    """The traceback lines that point into student cells, which is where the fix is."""
+    grading_dir = str(Path(__file__).parent)
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(grading_dir) and "site-packages" not in frame.filename
+    ]
+    return "".join(traceback.format_list(frames[-3:])).rstrip()
