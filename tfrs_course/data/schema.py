@@ -7,6 +7,7 @@ downstream ever sees a half-valid table.
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,14 +126,24 @@ def read_table(path: str | Path, table: str) -> pd.DataFrame:
         columns as ``int64`` and numeric columns as ``float64``.
 
     Raises:
-        DataValidationError: a missing or extra column, an empty or malformed id,
-            a value of the wrong type or out of range, or a duplicate where the
-            schema forbids one. The message names the file, line and column.
+        DataValidationError: the file is empty or not UTF-8, a row has more or
+            fewer fields than the header, a blank line inside the data, a missing
+            or extra column, an empty or malformed id, a value of the wrong type
+            or out of range, or a duplicate where the schema forbids one. The
+            message names the file, line and column.
+        FileNotFoundError: the file does not exist.
+
+    The file is only read, never written.
     """
     path = Path(path)
     schema = SCHEMAS[table]
+    # pandas silently repairs ragged rows (pads short rows with empty cells,
+    # turns an extra field in the first row into the index) and skips blank
+    # lines, which would shift every line number after them. Check the layout
+    # first, so such files fail with the line that is wrong.
+    _check_layout(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, index_col=False)
     except UnicodeDecodeError as error:
         raise _fail(path, None, None, f"is not UTF-8 text ({error.reason})") from error
     except pd.errors.EmptyDataError as error:
@@ -169,6 +180,63 @@ def read_table(path: str | Path, table: str) -> pd.DataFrame:
     return frame
 
 
+def _check_layout(path: Path) -> None:
+    """Fail unless every row has as many fields as the header and no blank line
+    comes before the last row. Line numbers are the file's own (the header is 1)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header: list[str] | None = None
+            blank_line = None
+            for record in reader:
+                if not record:
+                    # Blank lines at the very end are harmless; anywhere else
+                    # they are a damaged file (and pandas would skip them).
+                    blank_line = blank_line or reader.line_num
+                    continue
+                if blank_line is not None:
+                    raise _fail(path, blank_line, None, "is blank; expected a row of values")
+                if header is None:
+                    header = record
+                elif len(record) < len(header):
+                    missing = header[len(record) :]
+                    raise _fail(
+                        path,
+                        reader.line_num,
+                        missing[0],
+                        f"the row has {len(record)} fields but the header has {len(header)}: "
+                        f"no value for {missing}",
+                    )
+                elif len(record) > len(header):
+                    raise _fail(
+                        path,
+                        reader.line_num,
+                        None,
+                        f"the row has {len(record)} fields but the header has {len(header)} "
+                        f"(extra values after column '{header[-1]}')",
+                    )
+    except UnicodeDecodeError as error:
+        line = _first_undecodable_line(path)
+        raise _fail(path, line, None, f"is not UTF-8 text ({error.reason})") from error
+    except csv.Error as error:
+        problem = f"is not a well-formed CSV file: {error}"
+        raise _fail(path, reader.line_num, None, problem) from error
+    if header is None:
+        raise _fail(path, None, None, "is empty: expected a header line")
+
+
+def _first_undecodable_line(path: Path) -> int | None:
+    # Only called after a decoding error, to say where it is: the text reader
+    # decodes in blocks, so it cannot tell which line held the bad bytes.
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
 def _convert_column(path: Path, values: pd.Series, column: Column) -> pd.Series:
     text = values.str.strip()
     empty = (text == "").to_numpy()
@@ -192,7 +260,10 @@ def _convert_column(path: Path, values: pd.Series, column: Column) -> pd.Series:
         return text.astype(object)
 
     numbers = pd.to_numeric(text.where(~empty, None), errors="coerce")
-    invalid = numbers.isna().to_numpy() & ~empty
+    # "inf", "-inf" and "nan" parse as floats but are not data; isfinite also
+    # catches the cells to_numeric could not parse (they became NaN).
+    finite = np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))
+    invalid = ~empty & ~finite
     if column.kind == "int":
         invalid |= ~empty & (numbers.fillna(0) % 1 != 0).to_numpy()
     _raise_first_invalid(path, text, ~invalid, column, f"is not a valid {column.kind}")
