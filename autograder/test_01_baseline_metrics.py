@@ -78,7 +78,7 @@ def test_most_popular_items_small_table(student, reference):
 
 @graded("most_popular_items", points=1, hidden=True)
 def test_most_popular_items_ties_and_short_catalogue(student, reference):
-    train = _interactions(["u1", "u2", "u1", "u2"], ["9", "10", "10", "9"])
+    train = _interactions(["u1", "u2", "u1", "u2", "u3"], ["9", "10", "10", "9", "11"])
     _compare(student, reference, "most_popular_items", train, 5, hint=POPULAR_HINT)
 
 

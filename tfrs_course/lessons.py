@@ -271,3 +271,36 @@ def check(lessons: list[str] | None = None) -> list[str]:
     )
     problems += [f"{name}: only generated notebooks belong in lessons/" for name in extra]
     return problems
+
+
+def solution_source(lesson: str, exercise: str) -> str:
+    """The master's answer cell for an exercise, without the solution markers."""
+    master = nbformat.read(paths.solutions_dir() / lesson / f"{lesson}.ipynb", as_version=4)
+    for cell in master.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise:
+            return "\n".join(line for line in cell.source.splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    raise KeyError(f"{lesson} has no answer cell {exercise!r}")
+
+
+def student_copy_with_answers(lesson: str, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The released student copy of a lesson with some answer cells filled in.
+
+    Used to validate the tests both ways and to build example submissions.
+
+    Args:
+        lesson: the lesson's folder name.
+        answers: exercise -> the code to put in its answer cell. Use
+            :func:`solution_source` for a correct answer.
+
+    Returns:
+        A notebook, as a student would submit it.
+    """
+    student = nbformat.read(paths.course_root() / "lessons" / lesson / f"{lesson}.ipynb", as_version=4)
+    remaining = dict(answers)
+    for cell in student.cells:
+        exercise = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and exercise in remaining:
+            cell.source = remaining.pop(exercise)
+    if remaining:
+        raise KeyError(f"{lesson} has no answer cells for {sorted(remaining)}")
+    return student

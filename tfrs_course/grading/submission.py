@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,51 @@ class StudentCode:
             return boundary.roundtrip(result)
         except boundary.BoundaryError as error:
             raise StudentCodeError(f"{function_name}() returned something tests cannot use: {error}") from error
+
+    def run(self, driver: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a trusted driver on the student's code and return its result as plain data.
+
+        Some exercises are classes or models rather than functions of plain data.
+        A driver (a module-level function in ``tfrs_course.grading.drivers``)
+        builds and exercises them, e.g. "make the student's model from these
+        weights, train one step on this batch, return the new weights", and
+        returns plain data. It receives ``lookup(name)``, which returns the
+        student's object of that name or fails with a teaching message.
+
+        Args:
+            driver: the driver function; called as ``driver(lookup, *args, **kwargs)``.
+            *args: plain-data arguments (copied across the boundary).
+            **kwargs: plain-data keyword arguments.
+
+        Raises:
+            StudentCodeError: the student's object is missing or unfinished, raised,
+                or the driver's result is not plain data.
+        """
+        call_args = boundary.roundtrip(list(args))
+        call_kwargs = boundary.roundtrip(kwargs)
+        label = driver.__name__
+        try:
+            result = driver(self.lookup, *call_args, **call_kwargs)
+        except StudentCodeError:
+            raise
+        except NotImplementedError as error:
+            raise StudentCodeError(
+                f"{label}: part of your code is not written yet (it raised NotImplementedError: {error})."
+            ) from error
+        except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
+            raise StudentCodeError(
+                f"{label}: your code raised {type(error).__name__}: {error}\n{_student_frames(error)}"
+            ) from error
+        try:
+            return boundary.roundtrip(result)
+        except boundary.BoundaryError as error:
+            raise StudentCodeError(f"{label}: the result cannot be used by the tests: {error}") from error
+
+    def lookup(self, name: str) -> Any:
+        """The student's object called ``name``, or a StudentCodeError that says it is missing."""
+        if name not in self._namespace:
+            raise StudentCodeError(self._missing_message(name))
+        return self._namespace[name]
 
     def _missing_message(self, function_name: str) -> str:
         message = f"There is no function named {function_name}() in {self.origin or 'your notebook'}."

@@ -1,0 +1,153 @@
+"""The exercise format's core: the plain-data boundary, the graded program, the committed lessons."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrs_course import lessons
+from tfrs_course.grading import boundary
+from tfrs_course.grading.assertions import expect_same
+from tfrs_course.grading.notebook import definitions_only
+from tfrs_course.grading.submission import StudentCode, StudentCodeError
+
+# --- boundary ------------------------------------------------------------------------
+
+
+def test_plain_data_round_trips_into_fresh_objects():
+    frame = pd.DataFrame({"user_no": ["1", "-2"], "count": [3, 4]})
+    value = {
+        "ints": [1, 2, np.int64(3)],
+        "floats": (0.5, float("nan"), np.float32(2.0)),
+        "array": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "ids": np.array(["a", "b"]),
+        "frame": frame,
+        1: None,
+    }
+    decoded = boundary.roundtrip(value)
+    assert decoded["ints"] == [1, 2, 3] and type(decoded["ints"][2]) is int
+    assert decoded["floats"][0] == 0.5 and np.isnan(decoded["floats"][1])
+    assert decoded["array"].dtype == np.int32 and decoded["array"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert decoded["array"] is not value["array"]
+    assert decoded["frame"]["user_no"].tolist() == ["1", "-2"]
+    assert decoded[1] is None
+
+
+class _AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+
+class _ArraySubclass(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(self.shape, dtype=bool)
+
+
+class _StrSubclass(str):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        _AlwaysEqual(),
+        np.zeros(3).view(_ArraySubclass),
+        _StrSubclass("x"),
+        [1, _AlwaysEqual()],
+        {"k": _AlwaysEqual()},
+        np.array([_AlwaysEqual()], dtype=object),
+        pd.DataFrame({"a": [_StrSubclass("x")]}),
+    ],
+    ids=["eq-object", "ndarray-subclass", "str-subclass", "in-list", "in-dict", "object-array", "in-frame"],
+)
+def test_objects_that_forge_equality_cannot_cross(forged):
+    with pytest.raises(boundary.BoundaryError):
+        boundary.encode(forged)
+
+
+def test_decoding_never_unpickles():
+    # An object array would need pickle; the encoder refuses it and the decoder uses allow_pickle=False.
+    with pytest.raises(boundary.BoundaryError):
+        boundary.encode(np.array([{"a": 1}], dtype=object))
+
+
+# --- comparing and calling -------------------------------------------------------------
+
+
+def test_failure_message_teaches_input_expected_got_and_hint():
+    with pytest.raises(AssertionError) as failure:
+        expect_same({1: 0.5, 5: 1.0}, {1: 0.5, 5: 0.75}, call="top_k_accuracy(...)", hint="count rows once")
+    message = str(failure.value)
+    assert "top_k_accuracy(...)" in message and "expected:" in message and "got:" in message
+    assert "at [5]" in message and "hint: count rows once" in message
+
+
+def test_student_cannot_change_the_tests_inputs():
+    namespace = {}
+    exec("def grab(values):\n    values.append(99)\n    return len(values)", namespace)  # noqa: S102
+    student = StudentCode(namespace)
+    inputs = [1, 2]
+    assert student.call("grab", inputs) == 3
+    assert inputs == [1, 2]
+
+
+def test_missing_function_and_unfinished_function_have_clear_messages():
+    namespace = {}
+    exec("def stub():\n    raise NotImplementedError('todo')", namespace)  # noqa: S102
+    student = StudentCode(namespace, problems={"top_k_accuracy": "syntax error on line 3: invalid syntax"})
+    with pytest.raises(StudentCodeError, match="not written yet"):
+        student.call("stub")
+    with pytest.raises(StudentCodeError, match="syntax error on line 3"):
+        student.call("top_k_accuracy")
+
+
+# --- only definitions run -----------------------------------------------------------
+
+
+def test_only_imports_and_definitions_run_during_grading():
+    source = (
+        "import numpy as np\n"
+        "%time x = 1\n"
+        "!pip install something\n"
+        "K = 10\n"
+        "model.fit(data, epochs=100)\n"
+        "for epoch in range(10**9):\n    pass\n"
+        "def answer():\n    return K\n"
+    )
+    kept, problem = definitions_only(source)
+    assert problem is None
+    namespace = {}
+    exec(kept, namespace)  # noqa: S102 - the kept code is only definitions
+    assert namespace["answer"]() == 10
+    assert "fit" not in kept and "range" not in kept and "pip" not in kept
+
+
+def test_a_syntax_error_is_reported_with_its_line():
+    kept, problem = definitions_only("def broken(:\n    pass\n")
+    assert kept == "" and "line 1" in problem
+
+
+# --- committed lessons -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_lessons_are_current_and_leak_nothing():
+    assert lessons.check() == []
+
+
+def test_leak_check_finds_solution_code_in_a_student_copy(tmp_path, monkeypatch):
+    import shutil
+
+    from tfrs_course import paths
+
+    course = tmp_path / "course"
+    for folder in ("solutions", "lessons", "autograder"):
+        shutil.copytree(paths.course_root() / folder, course / folder)
+    name = "01_baseline_metrics"
+    leaked = course / "lessons" / name / f"{name}.ipynb"
+    solution_line = "hit_by = np.logical_or.accumulate(matches, axis=1)"
+    leaked.write_text(leaked.read_text().replace("raise NotImplementedError", solution_line + "  #", 1))
+    problems = lessons.find_leaks(name, course)
+    assert any(solution_line in problem for problem in problems)
