@@ -66,10 +66,30 @@ def _lessons_check(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from tfrs_course.grading import batch
+    from tfrs_course.grading.isolated import Limits
 
-    summary = batch.grade_folder(args.submitted, args.out, lessons=args.lesson or None, progress=not args.quiet)
+    limits = Limits(call_seconds=args.call_timeout, submission_seconds=args.submission_timeout)
+    summary = batch.grade_folder(
+        args.submitted, args.out, lessons=args.lesson or None, jobs=args.jobs, shard=args.shard,
+        limits=limits, progress=not args.quiet,
+    )  # fmt: skip
     print(summary)
     return 0
+
+
+def _grade_merge(args: argparse.Namespace) -> int:
+    from tfrs_course.grading import batch
+
+    print(batch.merge_outputs(args.parts, args.out))
+    return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    try:
+        return int(index), int(count)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected i/n, e.g. 1/4, got {text!r}") from error
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -113,8 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submitted", type=Path, help="folder of submissions, in nbgrader's layout")
     grade.add_argument("--out", type=Path, required=True, help="where grades.csv and feedback go")
     grade.add_argument("--lesson", action="append", help="grade only this lesson (repeatable)")
+    grade.add_argument("--jobs", type=int, default=1, help="grade this many submissions at once")
+    grade.add_argument("--shard", type=_shard, default=None, help="grade only part i of n, e.g. 2/4")
+    grade.add_argument("--call-timeout", type=float, default=60.0, help="seconds allowed per test's call")
+    grade.add_argument("--submission-timeout", type=float, default=900.0, help="seconds allowed per submission")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(handler=_grade)
+
+    merge = commands.add_parser("grade-merge", help="join the outputs of several --shard runs")
+    merge.add_argument("parts", nargs="+", type=Path, help="the OUT folders of the shards")
+    merge.add_argument("--out", type=Path, required=True)
+    merge.set_defaults(handler=_grade_merge)
 
     demo = commands.add_parser("demo", help="run the course's lessons end to end and print the results")
     demo.add_argument("lessons", nargs="*", help="lesson folder names (default: all)")
@@ -124,7 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (OSError, ValueError, RuntimeError) as error:
+        # Bad input (a missing folder, a failed download, a malformed file) is
+        # reported in one line that names it; a bug still shows its traceback.
+        print(f"tfrs-course: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

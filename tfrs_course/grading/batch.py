@@ -1,38 +1,66 @@
-"""Grade a whole class: ``tfrs-course grade SUBMITTED --out OUT``.
+"""Grade a whole class: ``tfrs-course grade SUBMITTED --out OUT [--jobs N] [--shard I/N]``.
 
 Reads nbgrader's layout, ``SUBMITTED/<student_id>/<lesson>/<notebook>.ipynb``,
 and writes:
 
-- ``OUT/grades.csv``: one row per student and lesson, each exercise's score,
-  the total, the maximum, and the reason if the notebook could not be graded;
+- ``OUT/<student_id>/<lesson>/result.json``: the full record of one graded
+  submission, written atomically as soon as it is graded; a rerun skips
+  submissions whose record matches the notebook and the tests (resume after a
+  crash or a kill without regrading or duplicating anything);
 - ``OUT/<student_id>/<lesson>/feedback.md``: what passed and failed, with hints
   for visible tests; hidden tests by name and result only;
-- ``OUT/<student_id>/<lesson>/results.json``: the same in Gradescope's format.
+- ``OUT/<student_id>/<lesson>/results.json``: the same in Gradescope's format;
+- ``OUT/grades.csv``: one row per student and lesson, rebuilt from the records.
 
-A broken notebook costs only its own row.
+Student code runs only in sandboxed worker processes
+(:mod:`tfrs_course.grading.isolated`); ``--jobs`` grades several submissions at
+once; ``--shard i/n`` grades one of n disjoint parts of the class, and
+``tfrs-course grade-merge`` joins the parts deterministically.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
+import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from tfrs_course import __version__, paths
 from tfrs_course import lessons as course_lessons
-from tfrs_course.grading.notebook import NotebookError
-from tfrs_course.grading.runner import TestResult, describe_lesson, master_notebook, run_tests
-from tfrs_course.grading.submission import StudentCode
+from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
+from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
+from tfrs_course.grading.runner import (
+    TestResult,
+    describe_lesson,
+    master_notebook,
+    run_tests,
+    test_module,
+)
+from tfrs_course.grading.sandbox import SandboxConfig
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's notebook for one lesson."""
+
+    student: str
+    lesson: str
+    notebook: Path
 
 
 @dataclass
 class LessonGrade:
-    """One student's grade for one lesson."""
+    """One student's graded lesson: every test's result, or why it could not be graded."""
 
     student: str
     lesson: str
@@ -40,6 +68,8 @@ class LessonGrade:
     exercises: dict[str, dict[str, float]]
     results: list[TestResult] = field(default_factory=list)
     error: str = ""
+    notebook_sha256: str = ""
+    tests_fingerprint: str = ""
 
     def exercise_score(self, exercise: str) -> float:
         return sum(result.score for result in self.results if result.exercise == exercise)
@@ -52,19 +82,23 @@ class LessonGrade:
     def maximum(self) -> float:
         return sum(points["visible"] + points["hidden"] for points in self.exercises.values())
 
+    def to_json(self) -> dict:
+        record = asdict(self)
+        record["results"] = [asdict(result) for result in self.results]
+        return record
 
-@dataclass(frozen=True)
-class Submission:
-    student: str
-    lesson: str
-    notebook: Path
+    @classmethod
+    def from_json(cls, record: dict) -> LessonGrade:
+        results = [TestResult(**result) for result in record.pop("results")]
+        return cls(**record, results=results)
 
 
 def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> tuple[list[Submission], list[str]]:
     """Submissions in nbgrader's layout, and problems with the layout itself.
 
     A lesson folder should hold one notebook; if it holds several, the one named
-    after the lesson is graded, else the submission is reported as a problem.
+    after the lesson is graded. A folder with no usable notebook is still listed,
+    so that it gets a row (scored zero, with the reason).
     """
     if not submitted.is_dir():
         raise FileNotFoundError(f"{submitted}: no such folder of submissions")
@@ -82,101 +116,214 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
                 continue
             notebooks = sorted(lesson_dir.glob("*.ipynb"))
             named = lesson_dir / f"{lesson_dir.name}.ipynb"
-            if len(notebooks) == 1:
-                found.append(Submission(student_dir.name, lesson_dir.name, notebooks[0]))
-            elif named in notebooks:
-                found.append(Submission(student_dir.name, lesson_dir.name, named))
-            else:
-                problem = "no notebook" if not notebooks else f"{len(notebooks)} notebooks and none named {named.name}"
-                found.append(Submission(student_dir.name, lesson_dir.name, named))
-                problems.append(f"{lesson_dir}: {problem}")
+            chosen = notebooks[0] if len(notebooks) == 1 else named
+            found.append(Submission(student_dir.name, lesson_dir.name, chosen))
     return found, problems
 
 
-def grade_submissions(submissions: list[Submission], progress: bool = True) -> list[LessonGrade]:
-    """Grade submissions, one pytest session per lesson; returns one grade per submission."""
-    by_lesson: dict[str, list[Submission]] = {}
-    for submission in submissions:
-        by_lesson.setdefault(submission.lesson, []).append(submission)
-    lessons = {lesson: describe_lesson(lesson) for lesson in by_lesson}
-    total = sum(len(group) * lessons[lesson].test_count for lesson, group in by_lesson.items())
-    grades: list[LessonGrade] = []
-    with tqdm(total=total, desc="grading", unit="test", disable=not progress) as bar:
-        for lesson, group in by_lesson.items():
-            master = master_notebook(lesson)
-            lesson_grades: dict[str, LessonGrade] = {}
-            builders = {}
-            for submission in group:
-                grade = LessonGrade(submission.student, lesson, str(submission.notebook), lessons[lesson].exercises)
-                lesson_grades[submission.student] = grade
-                try:
-                    code = StudentCode.from_notebook(submission.notebook, master)
-                except NotebookError as error:
-                    grade.error = str(error)
-                except Exception as error:  # noqa: BLE001 - the setup or a cell failed: this notebook only
-                    grade.error = f"{submission.notebook}: could not be loaded: {type(error).__name__}: {error}"
-                else:
-                    builders[submission.student] = _constant(code)
-                if grade.error:
-                    bar.update(lessons[lesson].test_count)
-
-            def record(result: TestResult, grades: dict[str, LessonGrade] = lesson_grades) -> None:
-                grades[result.student].results.append(result)
-                bar.update(1)
-
-            if builders:
-                run_tests(lesson, builders, on_result=record)
-            grades.extend(lesson_grades.values())
-    return grades
+def select_shard(submissions: list[Submission], shard: tuple[int, int] | None) -> list[Submission]:
+    """Part ``i`` of ``n`` (1-based): every n-th submission in a fixed order, so parts never overlap."""
+    if shard is None:
+        return submissions
+    index, count = shard
+    if not 1 <= index <= count:
+        raise ValueError(f"shard must be i/n with 1 <= i <= n, got {index}/{count}")
+    ordered = sorted(submissions, key=lambda s: (s.lesson, s.student))
+    return [submission for position, submission in enumerate(ordered) if position % count == index - 1]
 
 
-def _constant(code: StudentCode):
-    return lambda: code
+def tests_fingerprint(lesson: str) -> str:
+    """Changes whenever the lesson's tests, its master notebook or the kit's version change."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in (test_module(lesson), master_notebook(lesson)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
+    """Grade one submission; its code runs in a sandboxed worker. Never raises for a bad notebook."""
+    lesson = describe_lesson(submission.lesson)
+    grade = LessonGrade(
+        submission.student,
+        submission.lesson,
+        str(submission.notebook),
+        lesson.exercises,
+        notebook_sha256=_sha256(submission.notebook),
+        tests_fingerprint=tests_fingerprint(submission.lesson),
+    )
+    master = master_notebook(submission.lesson)
+    try:
+        program = build_program(read_notebook(submission.notebook), read_notebook(master), master)
+    except NotebookError as error:
+        grade.error = str(error)
+        return grade
+    code = IsolatedStudentCode(program, origin=submission.notebook.name, limits=limits)
+    try:
+        run = run_tests(submission.lesson, {submission.student: lambda: code})
+    finally:
+        code.close()
+    grade.results = run.results
+    failures = {result.message for result in run.results if not result.passed}
+    fatal = [message for message in failures if message.startswith("The grader could not load")]
+    if fatal:
+        grade.error = fatal[0]
+    return grade
+
+
+def _is_current(out: Path, submission: Submission) -> bool:
+    record_path = out / submission.student / submission.lesson / RESULT_FILE
+    if not record_path.is_file():
+        return False
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return record.get("notebook_sha256") == _sha256(submission.notebook) and record.get(
+        "tests_fingerprint"
+    ) == tests_fingerprint(submission.lesson)
+
+
+_job_slot = 0
+
+
+def _job_initializer(counter) -> None:
+    """Give each parallel job its own slot, hence its own unprivileged uid for workers."""
+    global _job_slot
+    import tfrs_course  # noqa: F401 - legacy Keras before the reference solutions import TensorFlow
+
+    with counter.get_lock():
+        _job_slot = counter.value
+        counter.value += 1
+
+
+def _grade_in_job(submission: Submission, limits: Limits) -> dict:
+    return grade_submission(submission, _limits_for_slot(limits, [], _job_slot)).to_json()
 
 
 def grade_folder(
-    submitted: str | Path, out: str | Path, *, lessons: Iterable[str] | None = None, progress: bool = True
+    submitted: str | Path,
+    out: str | Path,
+    *,
+    lessons: Iterable[str] | None = None,
+    jobs: int = 1,
+    shard: tuple[int, int] | None = None,
+    limits: Limits | None = None,
+    progress: bool = True,
 ) -> str:
-    """Grade every submission under ``submitted`` and write the outputs to ``out``.
+    """Grade every submission under ``submitted`` (or one shard of them) into ``out``.
+
+    Args:
+        submitted: nbgrader's ``submitted/`` layout.
+        out: the output folder.
+        lessons: grade only these lessons.
+        jobs: how many submissions to grade at once.
+        shard: ``(i, n)``: grade only part i of n.
+        limits: per-call and per-submission limits (defaults are generous).
+        progress: show a progress bar on stderr.
 
     Returns:
         A short summary for the terminal.
     """
-    submitted, out = Path(submitted), Path(out)
-    submissions, problems = find_submissions(submitted, lessons)
-    grades = grade_submissions(submissions, progress=progress)
+    submitted, out = Path(submitted).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    write_grades_csv(grades, out / "grades.csv")
-    for grade in grades:
-        folder = out / grade.student / grade.lesson
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / "feedback.md", feedback_markdown(grade))
-        _atomic_write(folder / "results.json", json.dumps(gradescope_results(grade), indent=2))
-    lines = [f"Graded {len(grades)} notebook(s) into {out}/grades.csv"]
-    failed = [grade for grade in grades if grade.error]
+    submissions, problems = find_submissions(submitted, lessons)
+    submissions = select_shard(submissions, shard)
+    limits = limits or Limits()
+    hidden = [str(paths.solutions_dir()), str(paths.autograder_dir()), str(submitted), str(out)]
+    pending = [submission for submission in submissions if not _is_current(out, submission)]
+    skipped = len(submissions) - len(pending)
+
+    limits = _limits_for_slot(limits, hidden, 0)
+    with tqdm(total=len(pending), desc="grading", unit="notebook", disable=not progress) as bar:
+        if jobs <= 1:
+            for submission in pending:
+                _save(out, grade_submission(submission, limits))
+                bar.update(1)
+        else:
+            context = multiprocessing.get_context("spawn")
+            counter = context.Value("i", 0)
+            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer, (counter,)) as pool:
+                futures = [pool.submit(_grade_in_job, submission, limits) for submission in pending]
+                for future in concurrent.futures.as_completed(futures):
+                    _save(out, LessonGrade.from_json(future.result()))
+                    bar.update(1)
+
+    grades = [_load(out, submission) for submission in submissions]
+    write_grades_csv([grade for grade in grades if grade is not None], out / "grades.csv")
+    lines = [f"Graded {len(pending)} notebook(s), reused {skipped} already graded; wrote {out / 'grades.csv'}"]
+    failed = [grade for grade in grades if grade is not None and grade.error]
     if failed:
         lines.append(f"{len(failed)} could not be graded (scored 0; see the error column):")
         lines += [f"  {grade.student}/{grade.lesson}: {grade.error.splitlines()[0]}" for grade in failed]
-    lines += problems
-    return "\n".join(lines)
+    return "\n".join(lines + problems)
+
+
+def _limits_for_slot(limits: Limits, hidden: list[str], slot: int) -> Limits:
+    sandbox = SandboxConfig(**{**asdict(limits.sandbox), "hide": [*limits.sandbox.hide, *hidden], "slot": slot})
+    return Limits(limits.call_seconds, limits.load_seconds, limits.submission_seconds, sandbox)
+
+
+def _save(out: Path, grade: LessonGrade) -> None:
+    folder = out / grade.student / grade.lesson
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / "feedback.md", feedback_markdown(grade))
+    _atomic_write(folder / "results.json", json.dumps(gradescope_results(grade), indent=2))
+    # The record goes last: its presence means the submission is completely done.
+    _atomic_write(folder / RESULT_FILE, json.dumps(grade.to_json(), indent=1))
+
+
+def _load(out: Path, submission: Submission) -> LessonGrade | None:
+    path = out / submission.student / submission.lesson / RESULT_FILE
+    return LessonGrade.from_json(json.loads(path.read_text())) if path.is_file() else None
+
+
+def merge_outputs(parts: list[str | Path], out: str | Path) -> str:
+    """Join shard outputs into one folder and one grades.csv, the same whatever the order of parts.
+
+    Raises:
+        ValueError: two parts graded the same student and lesson differently.
+    """
+    out = Path(out)
+    records: dict[tuple[str, str], LessonGrade] = {}
+    for part in sorted(Path(p) for p in parts):
+        for path in sorted(part.glob(f"*/*/{RESULT_FILE}")):
+            grade = LessonGrade.from_json(json.loads(path.read_text()))
+            key = (grade.student, grade.lesson)
+            if key in records and records[key].to_json() != grade.to_json():
+                raise ValueError(f"{key[0]}/{key[1]} was graded differently in two parts (see {path})")
+            records[key] = grade
+    out.mkdir(parents=True, exist_ok=True)
+    for grade in records.values():
+        _save(out, grade)
+    write_grades_csv(list(records.values()), out / "grades.csv")
+    return f"Merged {len(records)} graded notebook(s) from {len(parts)} part(s) into {out / 'grades.csv'}"
 
 
 def write_grades_csv(grades: list[LessonGrade], path: Path) -> None:
     """One row per student and lesson: exercise scores, total, maximum, error."""
     exercise_columns: list[str] = []
-    for grade in grades:
+    for grade in sorted(grades, key=lambda g: g.lesson):
         for exercise in grade.exercises:
             if exercise not in exercise_columns:
                 exercise_columns.append(exercise)
     header = ["student_id", "lesson", *exercise_columns, "total", "max_score", "error"]
     rows = []
     for grade in sorted(grades, key=lambda g: (g.student, g.lesson)):
-        row = {"student_id": grade.student, "lesson": grade.lesson, "error": grade.error.splitlines()[0] if grade.error else ""}
+        row = {"student_id": grade.student, "lesson": grade.lesson}
         for exercise in exercise_columns:
             row[exercise] = f"{grade.exercise_score(exercise):g}" if exercise in grade.exercises else ""
         row["total"] = f"{grade.total:g}"
         row["max_score"] = f"{grade.maximum:g}"
+        row["error"] = grade.error.splitlines()[0] if grade.error else ""
         rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".grades.", suffix=".tmp")
     with os.fdopen(handle, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=header)
@@ -214,17 +361,16 @@ def gradescope_results(grade: LessonGrade) -> dict:
     """Gradescope's results.json for one student and lesson."""
     tests = []
     for result in grade.results:
+        status = "passed" if result.passed else "failed"
         tests.append(
             {
                 "name": f"{result.exercise}: {result.test}",
                 "score": result.score,
                 "max_score": result.points,
-                "status": "passed" if result.passed else "failed",
+                "status": status,
                 # Hidden tests show their name and result after grades are published, never their message.
                 "visibility": "after_published" if result.hidden else "visible",
-                "output": ("passed" if result.passed else "failed")
-                if result.hidden
-                else (result.message or "passed"),
+                "output": status if result.hidden else (result.message or status),
             }
         )
     document = {"score": grade.total, "tests": tests}

@@ -1,0 +1,129 @@
+"""Drivers for lesson 4 (content-based towers): they build and exercise the student's objects.
+
+Each driver receives ``lookup`` (the student's object by name) and plain data,
+and returns plain data that the tests compare with the reference's.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+
+def content_vectors_side_effects(lookup, items: pd.DataFrame, vocabularies: dict[str, list[str]]) -> dict:
+    """Call ``content_vectors`` on a filtered slice of ``items``, as the lesson's data would be.
+
+    The slice is what made the original notebook's in-place writes warn: pandas
+    cannot tell whether a write to it reaches the table it came from.
+
+    Args:
+        lookup: the student's objects by name.
+        items: a small items table (it must have rows with an empty ``colour``; they are left out).
+        vocabularies: passed through to ``content_vectors``.
+
+    Returns:
+        ``{"input_unchanged": bool, "pandas_warnings": [warning class names]}``.
+    """
+    content_vectors = lookup("content_vectors")
+    sliced = items[items["colour"] != ""]
+    before = sliced.copy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        content_vectors(sliced, vocabularies)
+    pandas_warnings = sorted(
+        {warning.category.__name__ for warning in caught if "pandas" in warning.category.__module__}
+    )
+    return {"input_unchanged": bool(sliced.equals(before)), "pandas_warnings": pandas_warnings}
+
+
+def frozen_tower_lookups(lookup, ids: list[str], values: np.ndarray, queries: list[str]) -> np.ndarray:
+    """Build the student's frozen tower from vectors and embed a batch of ids.
+
+    Args:
+        lookup: the student's objects by name.
+        ids: the ids that have vectors (the DataFrame's index).
+        values: shape (len(ids), width), their vectors.
+        queries: the ids to embed; may include unknown ids.
+
+    Returns:
+        float32 array of shape (len(queries), width).
+    """
+    import tensorflow as tf
+
+    vectors = pd.DataFrame(values, index=pd.Index(ids, name="item_no"), columns=[f"f{i}" for i in range(values.shape[1])])
+    tower = lookup("frozen_tower")(vectors)
+    return np.asarray(tower(tf.constant(queries, dtype=tf.string)), dtype=np.float32)
+
+
+def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray) -> dict:
+    """Build the student's tower, try to train it for a few steps, and report what moved.
+
+    Args:
+        lookup: the student's objects by name.
+        ids: the ids that have vectors.
+        values: shape (len(ids), width), their vectors.
+
+    Returns:
+        ``{"trainable_weights": int, "vectors_changed": bool}``: how many trainable
+        weights the tower has, and whether an optimizer changed the vectors.
+    """
+    import tensorflow as tf
+
+    vectors = pd.DataFrame(values, index=pd.Index(ids), columns=[f"f{i}" for i in range(values.shape[1])])
+    tower = lookup("frozen_tower")(vectors)
+    batch = tf.constant(ids, dtype=tf.string)
+    before = np.asarray(tower(batch))
+    optimizer = tf.keras.optimizers.SGD(learning_rate=0.5)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(tower(batch) - 1.0))
+        gradients = tape.gradient(loss, tower.trainable_variables)
+        pairs = [(g, v) for g, v in zip(gradients, tower.trainable_variables, strict=True) if g is not None]
+        if pairs:
+            optimizer.apply_gradients(pairs)
+    after = np.asarray(tower(batch))
+    return {"trainable_weights": len(tower.trainable_weights), "vectors_changed": bool(not np.allclose(before, after))}
+
+
+def _fixed_tower(ids: list[str], values: np.ndarray):
+    """The driver's own lookup tower, so that the index exercise is tested on its own."""
+    import tensorflow as tf
+
+    matrix = np.vstack([np.zeros((1, values.shape[1]), dtype=np.float32), np.asarray(values, dtype=np.float32)])
+    return tf.keras.Sequential([
+        tf.keras.layers.StringLookup(vocabulary=list(ids), num_oov_indices=1),
+        tf.keras.layers.Embedding(
+            matrix.shape[0], matrix.shape[1], embeddings_initializer=tf.keras.initializers.Constant(matrix),
+            trainable=False,
+        ),
+    ])  # fmt: skip
+
+
+def index_top_k(
+    lookup,
+    user_ids: list[str],
+    user_values: np.ndarray,
+    item_ids: list[str],
+    item_values: np.ndarray,
+    query_users: list[str],
+    k: int,
+) -> np.ndarray:
+    """Give the student's ``top_k_through_index`` two fixed towers and return its answer.
+
+    Args:
+        lookup: the student's objects by name.
+        user_ids, user_values: the users' vectors.
+        item_ids, item_values: the items' vectors, indexed in this order.
+        query_users: the users to recommend to.
+        k: how many items per user.
+
+    Returns:
+        The student's result (an array of item ids, one row per query user).
+    """
+    user_tower = _fixed_tower(user_ids, user_values)
+    item_tower = _fixed_tower(item_ids, item_values)
+    return lookup("top_k_through_index")(
+        user_tower, item_tower, np.asarray(item_ids, dtype=str), np.asarray(query_users, dtype=str), k
+    )

@@ -1,0 +1,255 @@
+"""Student code in a separate, sandboxed process, with the same interface as StudentCode.
+
+The grading process keeps the tests, the reference solution and the gradebook.
+It sends the student's program and each call's arguments to a worker process
+(:mod:`tfrs_course.grading.worker`, started through
+:mod:`tfrs_course.grading.sandbox`) and receives results as plain data, which it
+decodes with the boundary's exact type checks. Nothing the worker sends is ever
+unpickled or executed.
+
+A call that takes too long, crashes the worker or exits it fails that test with
+a one-line reason; the next call starts a fresh worker. If the worker cannot
+even load the submission's definitions, every test of the submission fails
+with that reason, at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfrs_course.grading import boundary
+from tfrs_course.grading.notebook import Program
+from tfrs_course.grading.sandbox import SandboxConfig, launcher_command
+from tfrs_course.grading.submission import StudentCodeError
+from tfrs_course.grading.worker import HEADER, MAX_MESSAGE_BYTES, write_message
+
+OUTPUT_CAP_BYTES = 64 * 1024
+
+
+@dataclass
+class Limits:
+    """Limits for one submission.
+
+    Attributes:
+        call_seconds: wall-clock time allowed for one call (one test's use of student code).
+        load_seconds: wall-clock time allowed to start the worker and define the student's code.
+        submission_seconds: wall-clock time allowed for all of a submission's calls together.
+        sandbox: the worker's resource limits and hidden paths.
+    """
+
+    call_seconds: float = 60.0
+    load_seconds: float = 180.0
+    submission_seconds: float = 900.0
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+
+def _worker_environment() -> dict[str, str]:
+    """A scrubbed environment: nothing of the grader's, nothing that says 'grading'."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp/work",
+        "LANG": "C.UTF-8",
+        "TF_USE_LEGACY_KERAS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "OMP_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+
+
+class _Worker:
+    """One running worker process and its captured output."""
+
+    def __init__(self, limits: Limits):
+        self.process = subprocess.Popen(  # noqa: S603 - our own launcher, no shell
+            launcher_command(limits.sandbox),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_worker_environment(),
+            cwd=tempfile.gettempdir(),
+            start_new_session=True,
+            bufsize=0,
+        )
+        self.output = bytearray()
+        self._drain = threading.Thread(target=self._collect_output, daemon=True)
+        self._drain.start()
+
+    def _collect_output(self) -> None:
+        # Keep the first OUTPUT_CAP_BYTES of what student code prints; read and drop the rest,
+        # so printing 100 MB neither fills memory nor blocks the worker.
+        for chunk in iter(lambda: self.process.stderr.read(65536), b""):
+            room = OUTPUT_CAP_BYTES - len(self.output)
+            if room > 0:
+                self.output.extend(chunk[:room])
+
+    def request(self, message: dict, timeout: float) -> dict | None:
+        """Send a message and wait for the reply; None if the worker died or timed out."""
+        try:
+            write_message(self.process.stdin, message)
+        except (BrokenPipeError, OSError):
+            return None
+        deadline = time.monotonic() + max(timeout, 0.0)
+        header = self._read(HEADER.size, deadline)
+        if header is None:
+            return None
+        (length,) = HEADER.unpack(header)
+        if length > MAX_MESSAGE_BYTES:
+            return None
+        body = self._read(length, deadline)
+        if body is None:
+            return None
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError:
+            return None
+
+    def _read(self, size: int, deadline: float) -> bytes | None:
+        """Exactly ``size`` bytes of reply before ``deadline``, or None (timeout or end of stream)."""
+        chunks, remaining = [], size
+        while remaining:
+            ready, _, _ = select.select([self.process.stdout], [], [], max(deadline - time.monotonic(), 0.0))
+            if not ready:
+                return None
+            chunk = self.process.stdout.read(remaining)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            stream.close()
+        self._drain.join(timeout=5)
+        self.process.stderr.close()
+
+    def death(self) -> str:
+        """Why the worker ended, in words."""
+        code = self.process.poll()
+        if code is None:
+            return "it did not answer in time"
+        if code < 0 or code >= 128:
+            number = -code if code < 0 else code - 128
+            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+            reason = {
+                "SIGSEGV": "it crashed (segmentation fault)",
+                "SIGKILL": "it was killed (out of memory or over its limits)",
+                "SIGXCPU": "it used up its CPU time",
+            }.get(name, f"it was killed by {name}")
+            return reason
+        return f"it exited with status {code} before answering"
+
+
+class IsolatedStudentCode:
+    """Student code that runs in a sandboxed worker process.
+
+    Args:
+        program: what to run (from :func:`tfrs_course.grading.notebook.build_program`).
+        origin: the submission, for messages.
+        limits: time and resource limits.
+    """
+
+    def __init__(self, program: Program, origin: str = "", limits: Limits | None = None):
+        self.program = program
+        self.origin = origin
+        self.limits = limits or Limits()
+        self.problems = dict(program.problems)
+        self._worker: _Worker | None = None
+        self._fatal: str | None = None
+        self._spent = 0.0
+
+    def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`StudentCode.call`, in the worker."""
+        message = {"op": "call", "name": function_name}
+        return self._request(message, f"{function_name}()", args, kwargs)
+
+    def run(self, driver: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`StudentCode.run`, in the worker; the driver is sent by name."""
+        message = {"op": "run", "driver": f"{driver.__module__}:{driver.__qualname__}"}
+        return self._request(message, driver.__name__, args, kwargs)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def output(self) -> str:
+        """What the student's code printed (the first 64 KiB) in the current worker."""
+        return bytes(self._worker.output).decode("utf-8", "replace") if self._worker else ""
+
+    def _request(self, message: dict, label: str, args: tuple, kwargs: dict) -> Any:
+        if self._fatal:
+            raise StudentCodeError(self._fatal)
+        message["args"] = boundary.encode(list(args)).decode("utf-8")
+        message["kwargs"] = boundary.encode(kwargs).decode("utf-8")
+        self._ensure_loaded()
+        remaining = self.limits.submission_seconds - self._spent
+        timeout = min(self.limits.call_seconds, remaining)
+        started = time.monotonic()
+        reply = self._worker.request(message, timeout)
+        self._spent += time.monotonic() - started
+        if reply is None:
+            reason = self._worker.death()
+            if reason == "it did not answer in time":
+                reason = (
+                    f"it did not finish within {timeout:.0f} s (an endless loop, or far too much work?)"
+                    if timeout == self.limits.call_seconds
+                    else "the submission used up its total time"
+                )
+            self.close()  # a fresh worker for the next call
+            if self._spent >= self.limits.submission_seconds:
+                self._fatal = f"The submission used up its {self.limits.submission_seconds:.0f} s of grading time."
+            raise StudentCodeError(f"Calling {label} stopped the grader's worker: {reason}.")
+        if reply["status"] == "student_error":
+            raise StudentCodeError(reply["message"])
+        if reply["status"] != "ok":
+            raise StudentCodeError(f"Calling {label} failed in the grader's worker: {reply.get('message')}")
+        try:
+            return boundary.decode(reply["result"].encode("utf-8"))
+        except (ValueError, boundary.BoundaryError) as error:
+            raise StudentCodeError(f"{label} sent back something that is not plain data: {error}") from error
+
+    def _ensure_loaded(self) -> None:
+        if self._worker is not None and self._worker.alive():
+            return
+        self.close()
+        worker = _Worker(self.limits)
+        load = {
+            "op": "load",
+            "setup": self.program.setup,
+            "answers": [[answer.grade_id, answer.source] for answer in self.program.answers],
+            "problems": self.program.problems,
+            "origin": self.origin,
+        }
+        started = time.monotonic()
+        reply = worker.request(load, self.limits.load_seconds)
+        self._spent += time.monotonic() - started
+        if reply is None or reply.get("status") != "ok":
+            reason = worker.death() if reply is None else reply.get("message", "unknown error")
+            worker.stop()
+            self._fatal = (
+                f"The grader could not load {self.origin or 'the submission'}: while its cells were being "
+                f"defined, {reason}. No test could run."
+            )
+            raise StudentCodeError(self._fatal)
+        self.problems = reply["problems"]
+        self._worker = worker

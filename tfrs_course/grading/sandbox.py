@@ -1,0 +1,194 @@
+"""Start a grading worker in a sandbox: ``python -I -m tfrs_course.grading.sandbox CONFIG_JSON``.
+
+This launcher runs in a fresh, single-threaded process, sets up the sandbox,
+then replaces itself with the worker (:mod:`tfrs_course.grading.worker`).
+
+Always:
+- resource limits: CPU seconds, address space (memory), processes, open files,
+  file size, no core dumps;
+- an empty working directory and a scrubbed environment (set by the caller).
+
+When started as root on Linux, also:
+- new mount, network and PID namespaces: no network but an unconfigured
+  loopback; when the worker exits, every process it started dies with it;
+- a fresh, empty ``/tmp`` and ``/dev/shm``, and empty folders mounted over the
+  paths the grader names (solutions, autograder tests, submissions, results);
+- the worker runs as an unprivileged uid of its own (61000 + its job slot).
+
+Without root these steps are skipped (an ordinary user cannot create them
+here); the worker then runs as the grading user, still in its own process with
+limits. :func:`sandbox_capabilities` reports which protections are in force.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+# Unprivileged ids with no login and no files on the system: 61000 + the job's slot.
+FIRST_WORKER_UID = 61000
+NO_GROUP = 65534
+
+
+@dataclass
+class SandboxConfig:
+    """What the launcher needs. Serialised as JSON on its command line.
+
+    Attributes:
+        hide: folders to cover with an empty, unreadable tmpfs.
+        cpu_seconds: CPU time limit for the worker.
+        memory_bytes: address-space limit.
+        max_processes: process (and thread) limit, enforced for the unprivileged user.
+        max_file_bytes: largest file the worker may write.
+        isolate: use namespaces and drop privileges when running as root.
+        slot: which parallel grading job this is; each job gets its own
+            unprivileged uid, so one job's fork bomb cannot use up another's
+            process limit.
+    """
+
+    hide: list[str] = field(default_factory=list)
+    cpu_seconds: int = 120
+    memory_bytes: int = 6 * 1024**3
+    max_processes: int = 256
+    max_file_bytes: int = 64 * 1024**2
+    isolate: bool = True
+    slot: int = 0
+
+
+def sandbox_capabilities() -> dict[str, bool]:
+    """Which protections the launcher can apply on this machine, as this user."""
+    root = os.geteuid() == 0 and sys.platform.startswith("linux")
+    return {
+        "separate_process": True,
+        "resource_limits": True,
+        "unprivileged_user": root,
+        "no_network": root,
+        "hidden_paths": root,
+        "kill_all_descendants": root,
+    }
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(
+        _libc.mount(
+            source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )  # fmt: skip
+
+
+def _first_closed_ancestor(path: Path) -> Path | None:
+    """The highest folder above ``path`` that other users cannot enter, if any."""
+    closed = None
+    for ancestor in reversed(path.parents):
+        if ancestor == Path("/"):
+            continue
+        if not os.stat(ancestor).st_mode & 0o001:
+            closed = ancestor
+            break
+    return closed
+
+
+def _keep_reachable(paths: list[Path], holding: Path) -> None:
+    """Let the unprivileged user reach ``paths`` (the interpreter) under a closed home folder.
+
+    A tmpfs with mode 755 replaces each closed folder, and each needed subtree is
+    bind-mounted back into it; nothing else of the closed folder stays visible.
+    """
+    kept: list[tuple[Path, Path]] = []
+    closed_folders: set[Path] = set()
+    for needed in dict.fromkeys(paths):
+        closed = _first_closed_ancestor(needed)
+        if closed is None:
+            continue
+        keep = holding / str(len(kept))
+        keep.mkdir()
+        _mount(str(needed), str(keep), None, MS_BIND | MS_REC)
+        kept.append((needed, keep))
+        closed_folders.add(closed)
+    for closed in closed_folders:
+        _mount("tmpfs", str(closed), "tmpfs", 0, "mode=755,size=1m")
+    for needed, keep in kept:
+        needed.mkdir(parents=True, exist_ok=True)
+        _mount(str(keep), str(needed), None, MS_BIND | MS_REC)
+
+
+def _isolate(config: SandboxConfig) -> int:
+    """Namespaces, mounts and the unprivileged user. Returns the uid the worker runs as."""
+    uid = FIRST_WORKER_UID + config.slot
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
+    # The first child is PID 1 of the new PID namespace: when it exits, the kernel
+    # kills every process it left behind (a fork bomb's included).
+    child = os.fork()
+    if child:
+        _, status = os.waitpid(child, 0)
+        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    holding = Path("/dev/shm") / f"tfrs-course-keep-{os.getpid()}-{os.getppid()}"
+    _mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=700,size=1m")
+    holding.mkdir()
+    interpreter = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()]
+    _keep_reachable(interpreter, holding)
+    for secret in config.hide:
+        if Path(secret).exists():
+            _mount("tmpfs", secret, "tmpfs", 0, "mode=000,size=4k")
+    _mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777,size=512m")
+    _mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=1777,size=64m")
+    work = Path("/tmp/work")
+    work.mkdir()
+    os.chown(work, uid, NO_GROUP)
+    os.chdir(work)
+    os.setgroups([])
+    os.setgid(NO_GROUP)
+    os.setuid(uid)
+    return uid
+
+
+def _limit(config: SandboxConfig, isolated: bool) -> None:
+    resource.setrlimit(resource.RLIMIT_CPU, (config.cpu_seconds, config.cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    if isolated:
+        # Counted per uid: only meaningful for the worker's own uid, never the grader's.
+        resource.setrlimit(resource.RLIMIT_NPROC, (config.max_processes, config.max_processes))
+
+
+def main(argv: list[str]) -> None:
+    config = SandboxConfig(**json.loads(argv[0]))
+    isolated = config.isolate and sandbox_capabilities()["unprivileged_user"]
+    if isolated:
+        _isolate(config)
+    _limit(config, isolated)
+    os.execv(sys.executable, [sys.executable, "-I", "-m", "tfrs_course.grading.worker"])
+
+
+def launcher_command(config: SandboxConfig) -> list[str]:
+    """The command that starts a sandboxed worker with ``config``."""
+    return [sys.executable, "-I", "-m", "tfrs_course.grading.sandbox", json.dumps(asdict(config))]
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
