@@ -1,0 +1,239 @@
+"""Autograder tests for lesson 4: content-based towers.
+
+Functions of plain data are called with ``student.call``; the tower and the
+index are built and exercised by the drivers in
+``tfrs_course.grading.drivers.lesson_04``, which return plain data.
+"""
+
+import numpy as np
+import pandas as pd
+
+from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading.drivers import lesson_04
+
+
+def _items(rows):
+    """A small items table from (item_no, gender, brand, product_group) tuples."""
+    frame = pd.DataFrame(rows, columns=["item_no", "gender_description", "brand", "product_group"])
+    return frame.assign(colour="blue")[["item_no", "colour", "gender_description", "brand", "product_group"]]
+
+
+SMALL_ITEMS = _items([
+    ("i1", "girls", "molo", "tops"),
+    ("i2", "boys", "reima", "coats and jackets"),
+    ("i3", "unisex", "rare brand", "tops"),
+    ("i4", "girls", "molo", "rare group"),
+])  # fmt: skip
+SMALL_VOCABULARIES = {
+    "gender_description": ["boys", "girls", "unisex"],
+    "brand": ["molo", "reima"],
+    "product_group": ["tops", "coats and jackets"],
+}
+
+
+def _random_items(seed, n_items):
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(np.arange(-(2**40), 2**40, 2**20), size=n_items, replace=False).astype(str)
+    genders = rng.choice(["boys", "girls", "unisex"], n_items)
+    brands = rng.choice([f"brand {i}" for i in range(12)], n_items)
+    groups = rng.choice([f"group {i}" for i in range(8)], n_items)
+    return _items(zip(ids, genders, brands, groups, strict=True))
+
+
+def _compare(student, reference, function, *args, hint, **kwargs):
+    expected = reference.call(function, *args, **kwargs)
+    got = student.call(function, *args, **kwargs)
+    expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint, check_index=True)
+
+
+def _compare_driver(student, reference, driver, *args, hint):
+    expected = reference.run(driver, *args)
+    got = student.run(driver, *args)
+    expect_same(got, expected, call=describe_call(driver.__name__, *args), hint=hint)
+
+
+# --- content_vectors ---------------------------------------------------------------
+
+VECTORS_HINT = (
+    "One float32 column per vocabulary value, in the vocabulary's order, then '<feature>=other' "
+    "for every value not in the vocabulary; features in the dict's order; index = item_no."
+)
+SIDE_EFFECTS_HINT = (
+    "Your function changed the DataFrame it was given, or pandas warned about setting values on a "
+    "copy of a slice (chained assignment). Do not assign into `items`; build new Series with "
+    "`.where(...)`, `.map(...)` or `.assign(...)` on a copy."
+)
+
+
+@graded("content_vectors", points=1)
+def test_content_vectors_small_table(student, reference):
+    _compare(student, reference, "content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES, hint=VECTORS_HINT)
+
+
+@graded("content_vectors", points=1)
+def test_content_vectors_leaves_its_input_alone(student, reference):
+    _compare_driver(
+        student, reference, lesson_04.content_vectors_side_effects, SMALL_ITEMS, SMALL_VOCABULARIES,
+        hint=SIDE_EFFECTS_HINT,
+    )  # fmt: skip
+
+
+@graded("content_vectors", points=1, hidden=True)
+def test_content_vectors_random_tables(student, reference):
+    for seed in range(2):
+        items = _random_items(seed, 40)
+        vocabularies = {
+            "product_group": ["group 3", "group 0", "group 5"],
+            "gender_description": ["unisex", "girls", "boys"],
+            "brand": ["brand 7", "brand 1", "brand 2", "brand 11"],
+        }
+        _compare(student, reference, "content_vectors", items, vocabularies, hint=VECTORS_HINT)
+
+
+@graded("content_vectors", points=1, hidden=True)
+def test_content_vectors_everything_rare(student, reference):
+    vocabularies = {"gender_description": ["girls"], "brand": [], "product_group": ["no such group"]}
+    _compare(student, reference, "content_vectors", SMALL_ITEMS, vocabularies, hint=VECTORS_HINT)
+
+
+# --- user_vectors ----------------------------------------------------------------------
+
+MEAN_HINT = (
+    "Each user's row is the mean of their items' vectors: the sum divided by how many items they have. "
+    "Values above 1 mean the vectors were summed, not averaged; average over the rows (items), "
+    "not the columns. Users sorted ascending, columns as in item_vectors."
+)
+
+
+def _small_item_vectors():
+    return reference_item_vectors(SMALL_ITEMS, SMALL_VOCABULARIES)
+
+
+def reference_item_vectors(items, vocabularies):
+    """The item vectors the user-vector tests start from, computed here, not by the student."""
+    columns = {}
+    for feature, vocabulary in vocabularies.items():
+        bucketed = items[feature].where(items[feature].isin(vocabulary), "other")
+        for value in [*vocabulary, "other"]:
+            columns[f"{feature}={value}"] = (bucketed == value).to_numpy(dtype=np.float32)
+    return pd.DataFrame(columns, index=pd.Index(items["item_no"].to_numpy(), name="item_no"))
+
+
+@graded("user_vectors", points=1)
+def test_user_vectors_small_example(student, reference):
+    interactions = pd.DataFrame({"user_no": ["u2", "u1", "u2", "u2"], "item_no": ["i1", "i2", "i4", "i3"]})
+    _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)
+
+
+@graded("user_vectors", points=1, hidden=True)
+def test_user_vectors_text_order_of_users(student, reference):
+    interactions = pd.DataFrame({
+        "user_no": ["30", "3", "-12", "3", "30", "-12", "-12"],
+        "item_no": ["i1", "i2", "i3", "i4", "i2", "i1", "i4"],
+    })  # fmt: skip
+    _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)
+
+
+@graded("user_vectors", points=1, hidden=True)
+def test_user_vectors_random_histories(student, reference):
+    items = _random_items(5, 60)
+    vectors = reference_item_vectors(items, {"gender_description": ["girls", "boys"], "brand": ["brand 1"], "product_group": ["group 2", "group 4"]})
+    rng = np.random.default_rng(6)
+    interactions = pd.DataFrame({
+        "user_no": rng.choice(["a", "b", "c", "d", "e"], 80),
+        "item_no": rng.choice(items["item_no"].to_numpy(), 80),
+    }).drop_duplicates()  # fmt: skip
+    _compare(student, reference, "user_vectors", interactions, vectors, hint=MEAN_HINT)
+
+
+# --- frozen_tower -------------------------------------------------------------------
+
+TOWER_IDS = ["-5", "12", "3", "x7"]
+TOWER_VALUES = np.array([[1.0, 0.0, 0.5], [0.0, 2.0, 0.25], [3.0, 1.0, 0.0], [0.5, 0.5, 0.5]], dtype=np.float32)
+ZERO_ROW_HINT = (
+    "StringLookup(num_oov_indices=1) gives unknown ids row 0 and the known ids rows 1..n, so the "
+    "embedding matrix needs a zero row first, then the vectors in order. If each id gets the "
+    "vector of the id before it (shifted by one row), the zero row is missing."
+)
+FROZEN_HINT = (
+    "The tower must not learn: create the Embedding with trainable=False (or set the model's "
+    "trainable to False). A trainable tower has trainable weights, and an optimizer changes its vectors."
+)
+
+
+@graded("frozen_tower", points=1)
+def test_frozen_tower_looks_up_known_ids(student, reference):
+    _compare_driver(
+        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, ["12", "-5", "3", "12"],
+        hint=ZERO_ROW_HINT,
+    )  # fmt: skip
+
+
+@graded("frozen_tower", points=1)
+def test_frozen_tower_does_not_train(student, reference):
+    _compare_driver(
+        student, reference, lesson_04.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, hint=FROZEN_HINT
+    )
+
+
+@graded("frozen_tower", points=1, hidden=True)
+def test_frozen_tower_unknown_ids_get_zeros(student, reference):
+    _compare_driver(
+        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES,
+        ["unknown", "x7", "-5", "", "7x"], hint=ZERO_ROW_HINT,
+    )  # fmt: skip
+
+
+@graded("frozen_tower", points=1, hidden=True)
+def test_frozen_tower_wide_random_vectors(student, reference):
+    rng = np.random.default_rng(11)
+    ids = rng.integers(-(2**40), 2**40, size=30).astype(str).tolist()
+    values = rng.random((30, 17)).astype(np.float32)
+    queries = [ids[29], ids[0], "missing", *ids[10:15]]
+    _compare_driver(student, reference, lesson_04.frozen_tower_lookups, ids, values, queries, hint=ZERO_ROW_HINT)
+
+
+# --- top_k_through_index -----------------------------------------------------------
+
+INDEX_USERS = ["u1", "u2", "u3"]
+INDEX_USER_VALUES = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.4]], dtype=np.float32)
+INDEX_ITEMS = list("abcdefghijkl")
+INDEX_ITEM_VALUES = np.array(
+    [[0.9, 0.1], [0.2, 0.8], [0.5, 0.5], [0.0, 0.3], [1.0, 1.0], [0.1, 0.1],
+     [0.7, 0.0], [0.3, 0.9], [0.0, 0.0], [0.4, 0.2], [0.8, 0.6], [0.05, 0.95]],
+    dtype=np.float32,
+)  # fmt: skip
+INDEX_HINT = (
+    "Each row holds the user's k best item ids (str) by dot product, best first. The index returns "
+    "10 items unless you pass k; decode the bytes it returns to str."
+)
+
+
+@graded("top_k_through_index", points=1)
+def test_top_k_through_index_small_example(student, reference):
+    _compare_driver(
+        student, reference, lesson_04.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, INDEX_ITEM_VALUES,
+        ["u3", "u1", "u2"], 3, hint=INDEX_HINT,
+    )  # fmt: skip
+
+
+@graded("top_k_through_index", points=1, hidden=True)
+def test_top_k_through_index_ties_and_unknown_users(student, reference):
+    item_values = np.tile(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32), (4, 1))
+    _compare_driver(
+        student, reference, lesson_04.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, item_values,
+        ["u1", "stranger", "u2"], 4,
+        hint="Ties keep the order in which the items were indexed; an unknown user scores 0 with every item.",
+    )  # fmt: skip
+
+
+@graded("top_k_through_index", points=1, hidden=True)
+def test_top_k_through_index_random_catalogue(student, reference):
+    rng = np.random.default_rng(3)
+    users = [f"user {i}" for i in range(6)]
+    items = rng.integers(-(2**40), 2**40, size=40).astype(str).tolist()
+    for k in (1, 12):
+        _compare_driver(
+            student, reference, lesson_04.index_top_k, users, rng.random((6, 4)).astype(np.float32), items,
+            rng.random((40, 4)).astype(np.float32), users[::-1], k, hint=INDEX_HINT,
+        )  # fmt: skip
