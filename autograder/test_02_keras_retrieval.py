@@ -1,0 +1,261 @@
+"""Autograder tests for lesson 2: a retrieval model written by hand in Keras.
+
+The loss and the metric are checked against TFRS itself (``tfrs.tasks.Retrieval``
+and ``tfrs.metrics.FactorizedTopK``) on the same embeddings; the model is checked
+against the reference solution from the same initial weights and batches.
+TensorFlow is imported inside the helpers, so listing the tests stays quick.
+"""
+
+import math
+
+import numpy as np
+
+from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading.drivers import lesson_02 as drivers
+
+
+def _embeddings(seed, rows, dim, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(rows, dim)) * scale).astype(np.float32)
+
+
+# --- in_batch_softmax_loss ---------------------------------------------------------
+
+LOSS_HINT = (
+    "scores = queries @ candidates^T (B x B); labels = the identity matrix; categorical "
+    "cross-entropy on the scores as logits (from_logits=True), summed over the B rows."
+)
+
+
+def _tfrs_loss(queries, candidates):
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    return float(tfrs.tasks.Retrieval()(tf.constant(queries), tf.constant(candidates)))
+
+
+def _loss_hint(got, expected, batch_size):
+    """Name the likely mistake from the value that came back."""
+    if isinstance(got, float) and math.isclose(got * batch_size, expected, rel_tol=1e-4):
+        return (
+            f"Your loss is the expected one divided by the batch size ({batch_size}): it is averaged "
+            "over the rows. TFRS sums the row losses: use reduction=SUM (or tf.reduce_sum)."
+        )
+    if not isinstance(got, float):
+        return "Return one number for the whole batch (a scalar tensor): the sum of the row losses."
+    return LOSS_HINT + (
+        " If the value is far off, check from_logits=True: the scores are logits, not probabilities."
+    )
+
+
+def _check_loss(student, queries, candidates):
+    expected = _tfrs_loss(queries, candidates)
+    got = student.run(drivers.call_loss, "in_batch_softmax_loss", queries, candidates)
+    expect_same(
+        got, expected, rtol=1e-4, atol=1e-3,
+        call=describe_call("in_batch_softmax_loss", queries, candidates),
+        hint=_loss_hint(got, expected, len(queries)),
+    )  # fmt: skip
+
+
+@graded("in_batch_softmax_loss", points=1)
+def test_loss_equals_tfrs_retrieval_on_a_small_batch(student, reference):
+    _check_loss(student, _embeddings(0, 4, 3), _embeddings(1, 4, 3))
+
+
+@graded("in_batch_softmax_loss", points=1)
+def test_loss_is_a_sum_over_the_batch(student, reference):
+    # Identical rows: every score is equal, so each row's loss is exactly log(B).
+    queries = np.ones((8, 2), dtype=np.float32)
+    _check_loss(student, queries, queries.copy())
+
+
+@graded("in_batch_softmax_loss", points=1, hidden=True)
+def test_loss_equals_tfrs_retrieval_on_a_larger_batch(student, reference):
+    _check_loss(student, _embeddings(2, 64, 8), _embeddings(3, 64, 8))
+
+
+@graded("in_batch_softmax_loss", points=1, hidden=True)
+def test_loss_is_stable_for_large_scores(student, reference):
+    # Scores in the hundreds: exp() overflows unless the softmax is computed from logits.
+    _check_loss(student, _embeddings(4, 16, 4, scale=12.0), _embeddings(5, 16, 4, scale=12.0))
+
+
+# --- TwoTowerModel -----------------------------------------------------------------
+
+MODEL_HINT = (
+    "train_step: under tf.GradientTape, embed the batch (self(features)) and compute "
+    "self.loss_fn(user_embeddings, item_embeddings); take the gradients with respect to "
+    "self.trainable_variables (both towers) and apply them with self.optimizer; return "
+    '{"loss": self.loss_tracker.result()} after updating the tracker.'
+)
+
+
+def _towers(seed, users, items, dim):
+    rng = np.random.default_rng(seed)
+    return {
+        "user_vocabulary": users,
+        "item_vocabulary": items,
+        "user_table": rng.normal(scale=0.5, size=(len(users) + 1, dim)).astype(np.float32),
+        "item_table": rng.normal(scale=0.5, size=(len(items) + 1, dim)).astype(np.float32),
+    }
+
+
+USERS = ["-71", "13", "5", "802"]
+ITEMS = ["a1", "b2", "c3", "d4", "e5"]
+
+
+def _model_hint(got, towers):
+    unchanged = [
+        name for name in ("user_table", "item_table")
+        if isinstance(got, dict) and np.allclose(got.get(name), towers[name], atol=1e-7)
+    ]  # fmt: skip
+    if unchanged == ["item_table"]:
+        return (
+            "The item table did not change: the gradients must be taken with respect to "
+            "self.trainable_variables, which holds both towers, not only the user tower. " + MODEL_HINT
+        )
+    if len(unchanged) == 2:
+        return "No weight changed: apply the gradients with self.optimizer.apply_gradients. " + MODEL_HINT
+    return MODEL_HINT
+
+
+def _check_training(student, reference, towers, batches, learning_rate):
+    expected = reference.run(drivers.train_two_tower, towers, batches, learning_rate)
+    got = student.run(drivers.train_two_tower, towers, batches, learning_rate)
+    expect_same(
+        got, expected, rtol=1e-4, atol=1e-5,
+        call=f"TwoTowerModel(...).fit() on {len(batches)} batch(es) of {len(batches[0]['user_no'])} rows, "
+        f"Adagrad({learning_rate}), from fixed initial weights",
+        hint=_model_hint(got, towers),
+    )  # fmt: skip
+
+
+@graded("TwoTowerModel", points=1)
+def test_one_train_step_updates_weights_like_the_reference(student, reference):
+    towers = _towers(0, USERS, ITEMS, 3)
+    batch = {"user_no": ["13", "5", "802", "-71"], "item_no": ["b2", "a1", "e5", "c3"]}
+    _check_training(student, reference, towers, [batch], 0.5)
+
+
+@graded("TwoTowerModel", points=1)
+def test_evaluation_reports_the_loss_and_changes_nothing(student, reference):
+    towers = _towers(1, USERS, ITEMS, 3)
+    batch = {"user_no": ["5", "13", "-71"], "item_no": ["c3", "d4", "a1"]}
+    expected = reference.run(drivers.evaluate_two_tower, towers, batch)
+    got = student.run(drivers.evaluate_two_tower, towers, batch)
+    changed = isinstance(got, dict) and not all(
+        np.allclose(got.get(name), towers[name], atol=1e-7) for name in ("user_table", "item_table")
+    )
+    expect_same(
+        got, expected, rtol=1e-4, atol=1e-5,
+        call="TwoTowerModel(...).evaluate() on one batch of 3 rows",
+        hint=(
+            "The weights changed during evaluation: test_step must only compute the loss, "
+            "with no tape and no optimizer step."
+            if changed
+            else 'test_step: embed the batch, compute self.loss_fn, update the tracker, return {"loss": ...}.'
+        ),
+    )  # fmt: skip
+
+
+@graded("TwoTowerModel", points=1, hidden=True)
+def test_several_steps_with_unknown_ids_match_the_reference(student, reference):
+    towers = _towers(2, USERS, ITEMS, 4)
+    rng = np.random.default_rng(9)
+    users, items = USERS + ["unknown-user"], ITEMS + ["unknown-item"]
+    batches = [
+        {"user_no": rng.choice(users, 6).tolist(), "item_no": rng.choice(items, 6).tolist()}
+        for _ in range(3)
+    ]
+    _check_training(student, reference, towers, batches, 0.1)
+
+
+# --- factorized_top_k_accuracy ------------------------------------------------------
+
+TOP_K_HINT = (
+    "A row is a hit at k when fewer than k candidates score strictly higher than its true "
+    "item (score = dot product with the row's query): count `scores > true_score` per row, "
+    "then the share of rows with count < k."
+)
+
+
+def _tfrs_top_k(queries, positives, candidates, ks):
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    metric = tfrs.metrics.FactorizedTopK(
+        candidates=tf.data.Dataset.from_tensor_slices(candidates).batch(16), ks=ks
+    )
+    metric.update_state(tf.constant(queries), tf.constant(positives))
+    return {k: float(value) for k, value in zip(ks, metric.result(), strict=True)}
+
+
+def _integer_embeddings(seed, rows, dim):
+    # Small integers keep every dot product exact, so ties are real ties and no
+    # rounding can decide a comparison differently in numpy and TensorFlow.
+    return np.random.default_rng(seed).integers(-2, 3, size=(rows, dim)).astype(np.float32)
+
+
+def _top_k_hint(got, expected, ks):
+    if isinstance(got, dict) and set(got) == set(ks):
+        shifted = [expected[k] for k in ks[:-1]]
+        if np.allclose([got[k] for k in ks[1:]], shifted, atol=1e-9) and got != expected:
+            return (
+                "Your accuracy at each k matches the expected accuracy one rank lower: the true item "
+                "competes with itself. Count only candidates scoring strictly higher (>, not >=). "
+                + TOP_K_HINT
+            )
+    return TOP_K_HINT
+
+
+def _check_top_k(student, queries, positives, candidates, ks):
+    expected = _tfrs_top_k(queries, positives, candidates, ks)
+    got = student.call("factorized_top_k_accuracy", queries, positives, candidates, list(ks))
+    expect_same(
+        got, expected, rtol=1e-5, atol=1e-6,
+        call=describe_call("factorized_top_k_accuracy", queries, positives, candidates, list(ks)),
+        hint=_top_k_hint(got, expected, list(ks)),
+    )  # fmt: skip
+
+
+@graded("factorized_top_k_accuracy", points=1)
+def test_top_k_equals_tfrs_factorized_top_k(student, reference):
+    candidates = _integer_embeddings(0, 40, 4)
+    positives = candidates[np.random.default_rng(1).integers(0, 40, size=25)]
+    _check_top_k(student, _integer_embeddings(2, 25, 4), positives, candidates, (1, 2, 3, 5, 10))
+
+
+@graded("factorized_top_k_accuracy", points=1)
+def test_top_k_counts_ties_in_the_rows_favour(student, reference):
+    # Every candidate scores the same as the true item: no candidate is strictly higher.
+    candidates = np.ones((12, 2), dtype=np.float32)
+    queries = np.ones((3, 2), dtype=np.float32)
+    _check_top_k(student, queries, candidates[:3], candidates, (1, 5, 10))
+
+
+@graded("factorized_top_k_accuracy", points=1, hidden=True)
+def test_top_k_true_items_outside_the_candidates(student, reference):
+    candidates = _integer_embeddings(3, 60, 5)
+    positives = _integer_embeddings(4, 30, 5)  # like out-of-vocabulary items: not in the index
+    _check_top_k(student, _integer_embeddings(5, 30, 5), positives, candidates, (1, 5, 10, 50))
+
+
+@graded("factorized_top_k_accuracy", points=1, hidden=True)
+def test_top_k_many_rows(student, reference):
+    # More rows than a typical chunk, and not a multiple of one: chunked means must be weighted.
+    candidates = _integer_embeddings(6, 120, 6)
+    rows = 5_003
+    positives = candidates[np.random.default_rng(7).integers(0, 120, size=rows)]
+    _check_top_k(student, _integer_embeddings(8, rows, 6), positives, candidates, (1, 5, 10, 50, 100))
+
+
+@graded("factorized_top_k_accuracy", points=1, hidden=True)
+def test_top_k_no_rows(student, reference):
+    empty = np.zeros((0, 3), dtype=np.float32)
+    got = student.call("factorized_top_k_accuracy", empty, empty, _integer_embeddings(9, 5, 3), [1, 5])
+    expect_same(
+        got, {1: 0.0, 5: 0.0},
+        call="factorized_top_k_accuracy(no rows, no rows, 5 candidates, [1, 5])",
+        hint="With no rows, return 0.0 for every k instead of dividing by zero (or returning nan).",
+    )  # fmt: skip

@@ -1,0 +1,366 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (tfrs-course)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 3: ID embeddings with `tfrs.Model`
+#
+# In lesson 2 we wrote a retrieval model's loss and training loop by hand. TFRS
+# provides both: `tfrs.tasks.Retrieval` computes the in-batch loss, and
+# `tfrs.Model` turns a `compute_loss` method into `train_step` and `test_step`.
+# This lesson uses them to train one learned vector per user and per item, serves
+# recommendations from an index, and asks what the model has really learned.
+#
+# **You will learn to**
+# - build an ID tower: a string lookup with an out-of-vocabulary bucket, then an embedding;
+# - write a two-tower `tfrs.Model` by writing only its `compute_loss`;
+# - measure top-k accuracy on train and on test, and explain why they differ so much;
+# - recommend items to one user from a brute-force index, leaving out what they already have.
+#
+# **Exercises** (each has a self-check cell right after it):
+# 1. `make_id_tower`: the vocabulary and the embedding table of one kind of id.
+# 2. `IdModel`: the two-tower model's `compute_loss`.
+# 3. `recommend`: the top k new items for one user.
+
+# %% tags=["setup"]
+# Setup: run this cell first. `import tfrs_course` must come before TensorFlow,
+# because it selects the Keras version that TFRS needs.
+import numpy as np
+import pandas as pd
+
+import tfrs_course
+from tfrs_course.data import load_babyshop
+from tfrs_course.grading import Checker
+
+import tensorflow as tf  # isort: skip  (after tfrs_course, on purpose)
+import tensorflow_recommenders as tfrs  # isort: skip
+
+check = Checker("03_id_embeddings")
+print(f"tfrs_course {tfrs_course.__version__}, TensorFlow {tf.__version__}, TFRS {tfrs.__version__}")
+
+# %% tags=["parameters"]
+# Parameters. Tests and `make demo` may override these when they run the lesson.
+SEED = 42  # fixes the initial weights and the shuffling, so reruns give the same numbers
+NUM_USERS = 2000  # the most active users, as in lessons 1 and 2
+EMBEDDING_DIM = 32
+EPOCHS = 3
+BATCH_SIZE = 4096
+LEARNING_RATE = 0.1
+KS = (1, 5, 10, 50, 100)
+
+# %% [markdown]
+# ## 1. The data
+#
+# The same users and rows as before. The candidates are the items that appear in
+# the kept users' training rows: those are the items the model can learn a vector for.
+
+# %%
+from tfrs_course.evaluation import most_active_users, restrict_to_users
+
+tf.keras.utils.set_random_seed(SEED)
+data = load_babyshop()
+print(data)
+train_top, test_top = restrict_to_users([data.train, data.test], most_active_users(data.train, NUM_USERS))
+candidate_ids = np.unique(train_top["item_no"])
+print(f"{len(train_top):,} train rows, {len(test_top):,} test rows, {len(candidate_ids):,} candidate items")
+
+# %% [markdown]
+# ## 2. Exercise: an ID tower
+#
+# A tower for ids has two layers:
+#
+# 1. `tf.keras.layers.StringLookup(vocabulary=..., num_oov_indices=1)` turns each
+#    id into a row number. Known ids get rows 1 to n; any id not in the
+#    vocabulary gets row 0, the **out-of-vocabulary (OOV) bucket**. Test rows need
+#    it: many test items never occur in train.
+# 2. `tf.keras.layers.Embedding(rows, dim)` is the table of vectors. It needs one
+#    row per known id **plus one** for the OOV bucket.
+#
+# The vocabulary is the distinct values of the column, each once (a lookup refuses
+# repeated entries). Sort it, so that the same data always gives the same rows.
+
+# %% tags=["answer:make_id_tower"]
+def make_id_tower(values, embedding_dim):
+    """Return a Keras model that maps a batch of string ids to embedding vectors.
+
+    Args:
+        values: the ids seen in training (a list, array or Series of str), repeats allowed.
+        embedding_dim: the length of each vector.
+
+    Returns:
+        A `tf.keras.Sequential` of a `StringLookup` over the sorted distinct values
+        with one out-of-vocabulary index, and an `Embedding` with one row per
+        distinct value plus one for the out-of-vocabulary bucket. Called on a
+        batch of B ids it returns a (B, embedding_dim) float tensor; all unknown
+        ids share the bucket's vector.
+    """
+    ### BEGIN SOLUTION
+    vocabulary = np.unique(np.asarray(values, dtype=str))
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1),
+            tf.keras.layers.Embedding(len(vocabulary) + 1, embedding_dim),
+        ]
+    )
+    ### END SOLUTION
+
+
+# %% tags=["visible-tests:make_id_tower"]
+
+# %% tags=["hidden-tests:make_id_tower"]
+
+# %%
+user_tower = make_id_tower(train_top["user_no"], EMBEDDING_DIM)
+item_tower = make_id_tower(train_top["item_no"], EMBEDDING_DIM)
+unknown_share = 1 - test_top["item_no"].isin(candidate_ids).mean()
+print(f"{user_tower.layers[0].vocabulary_size():,} user rows, {item_tower.layers[0].vocabulary_size():,} item rows")
+print(f"{unknown_share:.0%} of test rows have an item that never occurs in train: it gets the OOV vector")
+
+# %% [markdown]
+# Those test rows are nearly hopeless: their true item is represented by the one
+# OOV vector, which training never moves towards any user. Keep that share in
+# mind when you read the test accuracy.
+
+# %% [markdown]
+# ## 3. Exercise: the model
+#
+# A `tfrs.Model` needs only `compute_loss(features, training)`. Embed the batch's
+# users with the user tower and its items with the item tower, then hand both to
+# the task: `self.task(user_embeddings, item_embeddings, compute_metrics=not training)`.
+# The order matters: the first argument is the query (the user), the second the
+# candidate (the item). `compute_metrics=not training` skips metrics while training,
+# where they would only cost time.
+#
+# Our task has no metric at all: TFRS's `FactorizedTopK` streams every candidate
+# for every evaluated row, which takes minutes on a laptop CPU for the training
+# rows. We measure the same number with `tfrs_course.evaluation.factorized_top_k_accuracy`,
+# the function you wrote in lesson 2.
+
+# %% tags=["answer:IdModel"]
+class IdModel(tfrs.Model):
+    """A two-tower retrieval model over user and item ids.
+
+    Args:
+        user_model: maps a batch of user ids to (B, dim) embeddings.
+        item_model: maps a batch of item ids to (B, dim) embeddings.
+        task: a `tfrs.tasks.Retrieval`.
+    """
+
+    def __init__(self, user_model, item_model, task):
+        super().__init__()
+        self.user_model = user_model
+        self.item_model = item_model
+        self.task = task
+
+    def compute_loss(self, features, training=False):
+        """Return the task's loss for a batch {"user_no": ..., "item_no": ...}: users are the queries."""
+        ### BEGIN SOLUTION
+        user_embeddings = self.user_model(features["user_no"])
+        item_embeddings = self.item_model(features["item_no"])
+        return self.task(user_embeddings, item_embeddings, compute_metrics=not training)
+        ### END SOLUTION
+
+
+# %% tags=["visible-tests:IdModel"]
+
+# %% tags=["hidden-tests:IdModel"]
+
+# %% [markdown]
+# ## 4. Training
+#
+# The settings of the original study: Adagrad with learning rate 0.1, batches of
+# 4,096 shuffled rows, three epochs. After each epoch a small callback measures
+# top-100 accuracy on train and on test, so we can watch them move apart.
+
+# %%
+from tfrs_course.evaluation import factorized_top_k_accuracy
+
+
+def embed(tower, ids):
+    return tower(tf.constant(np.asarray(ids))).numpy()
+
+
+def top_k(frame, ks):
+    """Top-k accuracy of the current model on the rows of `frame`, over every candidate."""
+    return factorized_top_k_accuracy(
+        embed(user_tower, frame["user_no"]), embed(item_tower, frame["item_no"]), embed(item_tower, candidate_ids), ks
+    )
+
+
+class TopHundred(tf.keras.callbacks.Callback):
+    """Records train and test top-100 accuracy at the end of every epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["train top-100"] = top_k(train_top, [100])[100]
+        logs["test top-100"] = top_k(test_top, [100])[100]
+
+
+def as_dataset(frame):
+    return tf.data.Dataset.from_tensor_slices({name: frame[name].to_numpy() for name in ("user_no", "item_no")})
+
+
+model = IdModel(user_tower, item_tower, tfrs.tasks.Retrieval())
+model.compile(optimizer=tf.keras.optimizers.Adagrad(LEARNING_RATE))
+train_batches = as_dataset(train_top).shuffle(1_000, seed=SEED).batch(BATCH_SIZE)
+history = model.fit(train_batches, epochs=EPOCHS, callbacks=[TopHundred()], verbose=0)
+pd.DataFrame(history.history)[["train top-100", "test top-100"]].rename_axis("epoch").round(4)
+
+# %%
+from tfrs_course.plotting import plot_training_curves
+
+figure = plot_training_curves(
+    {name: history.history[name] for name in ("train top-100", "test top-100")},
+    title="Top-100 accuracy after each epoch",
+)
+
+# %% [markdown]
+# ## 5. Train against test
+#
+# The final numbers, at every k on test and at 100 on train.
+
+# %%
+test_accuracy = top_k(test_top, KS)
+train_accuracy = top_k(train_top, KS)
+table = pd.DataFrame({"train": train_accuracy, "test": test_accuracy}).T.round(4)
+table.columns = [f"top-{k}" for k in KS]
+table
+
+# %%
+from tfrs_course.plotting import plot_accuracy_by_k
+
+figure = plot_accuracy_by_k({"train": train_accuracy, "test": test_accuracy}, title="ID embeddings: accuracy by k")
+
+# %% [markdown]
+# The model finds a training pair's item among its user's top 100 most of the
+# time, and a test pair's item rarely. Two things cause the gap:
+#
+# 1. **Memorising.** Each user and each item has 32 free numbers of its own, and
+#    most items occur in only a few training rows. The cheapest way to lower the
+#    training loss is to pull each user's vector towards *exactly* the items they
+#    had, which says little about items they will pick next. Items seen only in
+#    test get the shared OOV vector and can hardly ever be retrieved.
+# 2. **Crowding.** The ranking of a test item competes with the user's own
+#    training items, which the model now scores highest of all. They take up the
+#    first places of the list, and a test item that would rank 20th among new
+#    items ranks 20 places lower.
+#
+# The second cause we can measure: rank each test row's item against the
+# candidates the user has *not* seen in train.
+
+# %%
+def top_k_excluding_history(frame, ks):
+    """Like `top_k`, but each user's training items cannot outrank the true item."""
+    queries, positives = embed(user_tower, frame["user_no"]), embed(item_tower, frame["item_no"])
+    scores = queries @ embed(item_tower, candidate_ids).T
+    seen = frame.reset_index()[["index", "user_no"]].merge(train_top[["user_no", "item_no"]], on="user_no")
+    # A test pair never repeats a train pair, so this never hides the row's own item.
+    scores[seen["index"].to_numpy(), np.searchsorted(candidate_ids, seen["item_no"])] = -np.inf
+    higher = (scores > np.sum(queries * positives, axis=1, keepdims=True)).sum(axis=1)
+    return {k: float(np.mean(higher < k)) for k in ks}
+
+
+excluding = top_k_excluding_history(test_top, KS)
+pd.DataFrame({"all candidates": test_accuracy, "without the user's train items": excluding}).T.round(4)
+
+# %% [markdown]
+# Leaving out what a user already has lifts every number, but the train-test gap
+# stays: memorising is the larger cause. Regularisation, fewer epochs, and above
+# all features that items share (brand, product group) help a model generalise;
+# lessons 4 and 5 try the features.
+
+# %% [markdown]
+# ## 6. Exercise: recommending for one user
+#
+# To serve recommendations, we put every candidate's vector in an **index** and
+# ask it for the k best items for a user. `tfrs.layers.factorized_top_k.BruteForce`
+# scores every candidate (fine for tens of thousands; larger catalogues use an
+# approximate index such as ScaNN). Built with the user tower, it takes raw user
+# ids: `index(tf.constant([user_id]), k=k)` returns `(scores, item_ids)`, each of
+# shape (1, k), best first.
+#
+# Showing a user what they already have is a wasted slot. The index's
+# `query_with_exclusions(queries, exclusions, k=k)` leaves out given ids:
+# `exclusions` has one row per query (shape (1, number of ids) here). Take care of
+# a user with nothing to exclude: `tf.constant([[]])` is a float tensor, not a
+# string one. The ids come back as bytes; return them as `str`.
+
+# %% tags=["answer:recommend"]
+def recommend(index, user_id, exclude_item_ids, k):
+    """Return the ids of the k best items for one user, leaving out some items.
+
+    Args:
+        index: a `tfrs.layers.factorized_top_k.BruteForce` built on the user tower
+            and indexed with item vectors and item ids.
+        user_id: the user's id (str).
+        exclude_item_ids: item ids (str) never to recommend, e.g. the user's history;
+            may be empty.
+        k: how many items to return.
+
+    Returns:
+        A list of k item ids (str), the best first, none of them in `exclude_item_ids`.
+    """
+    ### BEGIN SOLUTION
+    exclusions = tf.constant([list(exclude_item_ids)], dtype=tf.string)
+    _, item_ids = index.query_with_exclusions(tf.constant([user_id]), exclusions, k=k)
+    return [item_id.decode() for item_id in item_ids[0].numpy()]
+    ### END SOLUTION
+
+
+# %% tags=["visible-tests:recommend"]
+
+# %% tags=["hidden-tests:recommend"]
+
+# %%
+import time
+
+index = tfrs.layers.factorized_top_k.BruteForce(user_tower)
+index.index(tf.constant(embed(item_tower, candidate_ids)), tf.constant(candidate_ids))
+
+user = test_top["user_no"].iloc[0]
+history_items = train_top.loc[train_top["user_no"] == user, "item_no"].tolist()
+started = time.perf_counter()
+recommended = recommend(index, user, history_items, 10)
+print(f"10 recommendations for user {user} in {1000 * (time.perf_counter() - started):.0f} ms")
+
+# %% [markdown]
+# What did this user have, and what does the model suggest? Read the brands,
+# product groups and genders side by side.
+
+# %%
+columns = ["brand", "product_group", "gender_description"]
+items_info = data.items.set_index("item_no")
+bought = items_info.loc[history_items, columns].assign(seen="train")
+later = items_info.loc[test_top.loc[test_top["user_no"] == user, "item_no"], columns].assign(seen="test")
+pd.concat([bought, later]).sort_values(["seen", "brand"])
+
+# %%
+suggested = items_info.loc[recommended, columns]
+suggested.assign(in_test=suggested.index.isin(later.index))
+
+# %% [markdown]
+# The suggestions are new items, as asked. Whether they look like the user's
+# history depends on what the ID vectors picked up from users with overlapping
+# items: the model never sees a brand or a product group, only ids.
+
+# %% [markdown]
+# ## 7. Recording the results
+#
+# Train accuracy at 100 and test accuracy at every k, over all candidate items,
+# are what the course compares across lessons.
+
+# %%
+from tfrs_course.records import save_results
+
+save_results(
+    "03_id_embeddings",
+    {"ID embeddings": {"test": test_accuracy, "train": {100: train_accuracy[100]}}},
+    data_note=str(data),
+)

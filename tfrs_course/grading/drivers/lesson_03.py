@@ -1,0 +1,152 @@
+"""Drivers for lesson 3: the ID tower, the ``tfrs.Model`` and recommending from an index.
+
+TensorFlow is imported inside the drivers, so that listing a lesson's tests
+(which imports this module) stays quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfrs_course.grading.drivers.lesson_02 import id_tower
+
+
+def _layers_of(tower, kind) -> list:
+    """The layers of a given class inside a tower, however it was put together."""
+    found = [layer for layer in getattr(tower, "layers", []) if isinstance(layer, kind)]
+    return found or [module for module in tower.submodules if isinstance(module, kind)]
+
+
+def tower_table(lookup: Callable[[str], Any], values: Sequence[str], dim: int) -> dict:
+    """The shape of the embedding table of the student's tower, read without calling it.
+
+    Args:
+        lookup: returns the student's object of a name.
+        values: the ids to build the tower from.
+        dim: the embedding size.
+
+    Returns:
+        ``{"embedding_layers": how many, "rows": table rows, "dim": vector length}``.
+    """
+    import tensorflow as tf
+
+    tower = lookup("make_id_tower")(list(values), dim)
+    embeddings = _layers_of(tower, tf.keras.layers.Embedding)
+    if not embeddings:
+        return {"embedding_layers": 0, "rows": 0, "dim": 0}
+    return {"embedding_layers": len(embeddings), "rows": int(embeddings[0].input_dim), "dim": int(embeddings[0].output_dim)}
+
+
+def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int, queries: Sequence[str]) -> dict:
+    """How the student's tower maps ids to vectors, in terms that do not depend on its random weights.
+
+    Each query's vector is matched to a row of the embedding table.
+
+    Args:
+        lookup: returns the student's object of a name.
+        values: the ids to build the tower from.
+        dim: the embedding size.
+        queries: ids to embed, known and unknown.
+
+    Returns:
+        ``{"shape": output shape, "same_row": (Q, Q) booleans, whether two queries share a
+        vector, "vocabulary": the distinct known ids the lookup holds, sorted}``.
+    """
+    import tensorflow as tf
+
+    tower = lookup("make_id_tower")(list(values), dim)
+    vectors = np.asarray(tower(tf.constant(list(queries))).numpy(), dtype=np.float64)
+    same_row = np.all(np.isclose(vectors[:, None, :], vectors[None, :, :], rtol=0, atol=1e-9), axis=2)
+    lookups = _layers_of(tower, tf.keras.layers.StringLookup)
+    vocabulary = sorted(lookups[0].get_vocabulary(include_special_tokens=False)) if lookups else []
+    return {"shape": list(vectors.shape), "same_row": same_row, "vocabulary": vocabulary}
+
+
+def _towers(towers: dict):
+    return id_tower(towers["user_vocabulary"], towers["user_table"]), id_tower(
+        towers["item_vocabulary"], towers["item_table"]
+    )
+
+
+def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> float:
+    """``compute_loss`` of the student's ``IdModel`` on one batch, with a plain Retrieval task.
+
+    Args:
+        lookup: returns the student's object of a name.
+        towers: ``user_vocabulary``, ``item_vocabulary`` (lists of str), ``user_table``,
+            ``item_table`` (embedding tables with one extra, first, row for unknown ids).
+        batch: ``{"user_no": [...], "item_no": [...]}``.
+
+    Returns:
+        The loss, a float.
+    """
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    user_tower, item_tower = _towers(towers)
+    model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
+    features = {"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])}
+    return float(model.compute_loss(features, training=True))
+
+
+def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dict], learning_rate: float) -> dict:
+    """Fit the student's ``IdModel`` for one epoch over given batches, from given weights.
+
+    Args:
+        lookup: returns the student's object of a name.
+        towers: as for :func:`id_model_loss`.
+        batches: each ``{"user_no": [...], "item_no": [...]}``; one step each.
+        learning_rate: Adagrad's learning rate.
+
+    Returns:
+        ``{"user_table": ..., "item_table": ...}`` after training.
+    """
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    user_tower, item_tower = _towers(towers)
+    model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))
+    dataset = None
+    for batch in batches:
+        step = tf.data.Dataset.from_tensors({"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])})
+        dataset = step if dataset is None else dataset.concatenate(step)
+    model.fit(dataset, epochs=1, verbose=0)
+    return {
+        "user_table": user_tower.layers[-1].get_weights()[0].astype(np.float64),
+        "item_table": item_tower.layers[-1].get_weights()[0].astype(np.float64),
+    }
+
+
+def recommend_from_index(
+    lookup: Callable[[str], Any],
+    towers: dict,
+    candidate_ids: Sequence[str],
+    user_id: str,
+    exclude: Sequence[str],
+    k: int,
+) -> Any:
+    """Build a BruteForce index over given item vectors and call the student's ``recommend``.
+
+    Args:
+        lookup: returns the student's object of a name.
+        towers: ``user_vocabulary`` and ``user_table`` for the query tower, and
+            ``item_vectors``: one row per candidate id.
+        candidate_ids: the indexed item ids.
+        user_id: the user to recommend for.
+        exclude: item ids to leave out.
+        k: how many items.
+
+    Returns:
+        What ``recommend`` returned (it should be a list of str).
+    """
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    user_tower = id_tower(towers["user_vocabulary"], towers["user_table"])
+    index = tfrs.layers.factorized_top_k.BruteForce(user_tower)
+    index.index(tf.constant(np.asarray(towers["item_vectors"], dtype=np.float32)), tf.constant(list(candidate_ids)))
+    return lookup("recommend")(index, user_id, list(exclude), k)
