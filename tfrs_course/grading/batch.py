@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -44,7 +44,6 @@ from tfrs_course.grading.runner import (
     run_tests,
     test_module,
 )
-from tfrs_course.grading.sandbox import SandboxConfig
 
 RESULT_FILE = "result.json"
 
@@ -162,7 +161,8 @@ def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
     try:
         program = build_program(read_notebook(submission.notebook), read_notebook(master), master)
     except NotebookError as error:
-        grade.error = str(error)
+        message = str(error)
+        grade.error = message if str(submission.notebook) in message else f"{submission.notebook}: {message}"
         return grade
     code = IsolatedStudentCode(program, origin=submission.notebook.name, limits=limits)
     try:
@@ -266,8 +266,8 @@ def grade_folder(
 
 
 def _limits_for_slot(limits: Limits, hidden: list[str], slot: int) -> Limits:
-    sandbox = SandboxConfig(**{**asdict(limits.sandbox), "hide": [*limits.sandbox.hide, *hidden], "slot": slot})
-    return Limits(limits.call_seconds, limits.load_seconds, limits.submission_seconds, sandbox)
+    sandbox = replace(limits.sandbox, hide=[*limits.sandbox.hide, *hidden], slot=slot)
+    return replace(limits, sandbox=sandbox)
 
 
 def _save(out: Path, grade: LessonGrade) -> None:

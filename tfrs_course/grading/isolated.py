@@ -34,6 +34,10 @@ from tfrs_course.grading.submission import StudentCodeError
 from tfrs_course.grading.worker import HEADER, MAX_MESSAGE_BYTES, write_message
 
 OUTPUT_CAP_BYTES = 64 * 1024
+# Printing more than this in one submission fails the call that did it: a flood of
+# output is a way to slow or crash graders, and no exercise needs it.
+PRINT_LIMIT_BYTES = 10 * 1024 * 1024
+TIMED_OUT = "it did not answer in time"
 
 
 @dataclass
@@ -42,12 +46,16 @@ class Limits:
 
     Attributes:
         call_seconds: wall-clock time allowed for one call (one test's use of student code).
+        exercise_seconds: wall-clock time allowed for all calls of one function (or driver)
+            together; after that, or after it has crashed the worker twice, further calls
+            fail at once instead of paying the time again.
         load_seconds: wall-clock time allowed to start the worker and define the student's code.
         submission_seconds: wall-clock time allowed for all of a submission's calls together.
         sandbox: the worker's resource limits and hidden paths.
     """
 
     call_seconds: float = 60.0
+    exercise_seconds: float = 180.0
     load_seconds: float = 180.0
     submission_seconds: float = 900.0
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
@@ -81,6 +89,8 @@ class _Worker:
             bufsize=0,
         )
         self.output = bytearray()
+        self.printed_bytes = 0
+        self.ended = False  # the reply pipe closed: the worker exited or was killed
         self._drain = threading.Thread(target=self._collect_output, daemon=True)
         self._drain.start()
 
@@ -88,6 +98,7 @@ class _Worker:
         # Keep the first OUTPUT_CAP_BYTES of what student code prints; read and drop the rest,
         # so printing 100 MB neither fills memory nor blocks the worker.
         for chunk in iter(lambda: self.process.stderr.read(65536), b""):
+            self.printed_bytes += len(chunk)
             room = OUTPUT_CAP_BYTES - len(self.output)
             if room > 0:
                 self.output.extend(chunk[:room])
@@ -97,6 +108,7 @@ class _Worker:
         try:
             write_message(self.process.stdin, message)
         except (BrokenPipeError, OSError):
+            self.ended = True
             return None
         deadline = time.monotonic() + max(timeout, 0.0)
         header = self._read(HEADER.size, deadline)
@@ -122,6 +134,7 @@ class _Worker:
                 return None
             chunk = self.process.stdout.read(remaining)
             if not chunk:
+                self.ended = True
                 return None
             chunks.append(chunk)
             remaining -= len(chunk)
@@ -144,9 +157,12 @@ class _Worker:
 
     def death(self) -> str:
         """Why the worker ended, in words."""
-        code = self.process.poll()
-        if code is None:
-            return "it did not answer in time"
+        if not self.ended:
+            return TIMED_OUT
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return "it stopped answering"
         if code < 0 or code >= 128:
             number = -code if code < 0 else code - 128
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
@@ -176,6 +192,9 @@ class IsolatedStudentCode:
         self._worker: _Worker | None = None
         self._fatal: str | None = None
         self._spent = 0.0
+        self._label_seconds: dict[str, float] = {}
+        self._label_failures: dict[str, str] = {}
+        self._crashed_once: set[str] = set()
 
     def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`StudentCode.call`, in the worker."""
@@ -199,26 +218,40 @@ class IsolatedStudentCode:
     def _request(self, message: dict, label: str, args: tuple, kwargs: dict) -> Any:
         if self._fatal:
             raise StudentCodeError(self._fatal)
+        if label in self._label_failures:
+            raise StudentCodeError(self._label_failures[label])
         message["args"] = boundary.encode(list(args)).decode("utf-8")
         message["kwargs"] = boundary.encode(kwargs).decode("utf-8")
         self._ensure_loaded()
-        remaining = self.limits.submission_seconds - self._spent
-        timeout = min(self.limits.call_seconds, remaining)
+        timeout = min(
+            self.limits.call_seconds,
+            self.limits.submission_seconds - self._spent,
+            self.limits.exercise_seconds - self._label_seconds.get(label, 0.0),
+        )
         started = time.monotonic()
         reply = self._worker.request(message, timeout)
-        self._spent += time.monotonic() - started
+        elapsed = time.monotonic() - started
+        self._spent += elapsed
+        self._label_seconds[label] = self._label_seconds.get(label, 0.0) + elapsed
         if reply is None:
             reason = self._worker.death()
-            if reason == "it did not answer in time":
-                reason = (
-                    f"it did not finish within {timeout:.0f} s (an endless loop, or far too much work?)"
-                    if timeout == self.limits.call_seconds
-                    else "the submission used up its total time"
-                )
+            if reason == TIMED_OUT:
+                reason = f"it did not finish within {timeout:.0f} s (an endless loop, or far too much work?)"
             self.close()  # a fresh worker for the next call
+            failure = f"Calling {label} stopped the grader's worker: {reason}."
             if self._spent >= self.limits.submission_seconds:
                 self._fatal = f"The submission used up its {self.limits.submission_seconds:.0f} s of grading time."
-            raise StudentCodeError(f"Calling {label} stopped the grader's worker: {reason}.")
+            if self._label_seconds[label] >= self.limits.exercise_seconds or label in self._crashed_once:
+                self._label_failures[label] = f"{failure} (It did so in an earlier test too; not called again.)"
+            self._crashed_once.add(label)
+            raise StudentCodeError(failure)
+        if self._worker.printed_bytes > PRINT_LIMIT_BYTES:
+            printed = self._worker.printed_bytes
+            self.close()
+            raise StudentCodeError(
+                f"Calling {label} printed {printed / 1e6:.0f} MB, more than the "
+                f"{PRINT_LIMIT_BYTES / 1e6:.0f} MB allowed; remove the print calls from your function."
+            )
         if reply["status"] == "student_error":
             raise StudentCodeError(reply["message"])
         if reply["status"] != "ok":

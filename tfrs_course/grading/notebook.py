@@ -77,12 +77,14 @@ def read_notebook(path: str | Path) -> dict:
         raise NotebookError(
             f"{path}: not valid notebook JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from error
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-        raise NotebookError(f"{path}: not a notebook (no list of cells)")
+    if not isinstance(notebook, dict):
+        raise NotebookError(f"{path}: not a notebook (the JSON is not an object)")
     if notebook.get("nbformat") != 4:
         raise NotebookError(
             f"{path}: nbformat {notebook.get('nbformat')!r}; save it with Jupyter 4 or newer (nbformat 4)"
         )
+    if not isinstance(notebook.get("cells"), list):
+        raise NotebookError(f"{path}: not a notebook (no list of cells)")
     return notebook
 
 
@@ -132,6 +134,14 @@ def build_program(submission: dict, master: dict, master_path: Path) -> Program:
     setup = setup_source(master, master_path)
     wanted = answer_ids(master)
     cells = [cell for cell in submission["cells"] if is_answer_cell(cell) and grade_id(cell) in wanted]
+    seen: set[str] = set()
+    for cell in cells:
+        if grade_id(cell) in seen:
+            raise NotebookError(
+                f"the answer cell {grade_id(cell)!r} appears more than once (a copied cell?); "
+                "keep one copy of it and submit again"
+            )
+        seen.add(grade_id(cell))
     if not cells:
         exercise_names = _defined_names_of(master, wanted)
         cells = [

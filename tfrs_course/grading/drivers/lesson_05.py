@@ -1,0 +1,164 @@
+"""Drivers for lesson 5 (the hybrid model): they build and exercise the student's towers and model.
+
+Weights are set by the driver, not left to random initialisation: every
+trainable variable gets values that depend only on its shape. The embedding
+tables of the exercises all have different shapes, so the student's and the
+reference's tables get the same values whatever order they were created in,
+and a table of the wrong size gets different ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ITEM_FEATURES = ("item_no", "gender_description", "brand", "product_group")
+
+
+def _values_for(shape) -> np.ndarray:
+    """Deterministic float32 values for a variable, from its shape alone."""
+    dims = [int(dim) for dim in shape]
+    rng = np.random.default_rng([2024, *dims])
+    return rng.normal(0.0, 0.5, size=dims).astype(np.float32)
+
+
+def _set_weights(model) -> None:
+    for variable in model.trainable_variables:
+        variable.assign(_values_for(variable.shape))
+
+
+def _tensors(batch: dict[str, list[str]], columns) -> dict:
+    import tensorflow as tf
+
+    return {column: tf.constant(list(batch[column]), dtype=tf.string) for column in columns}
+
+
+def _item_tower(lookup, vocabularies: dict[str, list[str]]):
+    return lookup("ItemTower")(
+        vocabularies["item_no"], vocabularies["gender_description"], vocabularies["brand"],
+        vocabularies["product_group"],
+    )  # fmt: skip
+
+
+def item_tower_weight_shapes(lookup, vocabularies: dict[str, list[str]]) -> list:
+    """The shapes of the student's item tower's trainable weights, smallest first.
+
+    The tower is built by calling it on one item made of each vocabulary's first
+    value, which every table can look up, even one sized without a row for unknown values.
+
+    Args:
+        lookup: the student's objects by name.
+        vocabularies: ``item_no``, ``gender_description``, ``brand``, ``product_group`` -> values.
+
+    Returns:
+        A sorted list of shapes (each a list of ints).
+    """
+    tower = _item_tower(lookup, vocabularies)
+    tower(_tensors({feature: vocabularies[feature][:1] for feature in ITEM_FEATURES}, ITEM_FEATURES))
+    return sorted([int(dim) for dim in variable.shape] for variable in tower.trainable_variables)
+
+
+def item_tower_output(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]]) -> np.ndarray:
+    """The student's item tower's vectors for a batch, with weights set by shape.
+
+    Args:
+        lookup: the student's objects by name.
+        vocabularies: as for :func:`item_tower_weight_shapes`.
+        batch: one list of values per item feature; may hold unknown ids, brands and groups.
+
+    Returns:
+        float32 array of shape (batch, width).
+    """
+    tower = _item_tower(lookup, vocabularies)
+    inputs = _tensors(batch, ITEM_FEATURES)
+    tower(inputs)
+    _set_weights(tower)
+    return np.asarray(tower(inputs), dtype=np.float32)
+
+
+def _reference_towers(vocabularies: dict[str, list[str]], user_dim: int = 32):
+    """The driver's own towers, so that the model exercise is tested on its own."""
+    import tensorflow as tf
+
+    def lookup_embedding(values, dim):
+        return tf.keras.Sequential([
+            tf.keras.layers.StringLookup(vocabulary=list(values), num_oov_indices=1),
+            tf.keras.layers.Embedding(len(values) + 1, dim),
+        ])  # fmt: skip
+
+    class DriverItemTower(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.item_embedding = lookup_embedding(vocabularies["item_no"], 16)
+            self.gender_one_hot = tf.keras.layers.StringLookup(
+                vocabulary=list(vocabularies["gender_description"]), num_oov_indices=0, output_mode="one_hot"
+            )
+            self.brand_embedding = lookup_embedding(vocabularies["brand"], 8)
+            self.group_embedding = lookup_embedding(vocabularies["product_group"], 5)
+
+        def call(self, features):
+            return tf.concat(
+                [
+                    self.item_embedding(features["item_no"]),
+                    self.gender_one_hot(features["gender_description"]),
+                    self.brand_embedding(features["brand"]),
+                    self.group_embedding(features["product_group"]),
+                ],
+                axis=1,
+            )
+
+    return lookup_embedding(vocabularies["user_no"], user_dim), DriverItemTower()
+
+
+def _student_model(lookup, vocabularies, batch):
+    import tensorflow_recommenders as tfrs
+
+    user_tower, item_tower = _reference_towers(vocabularies)
+    user_tower(_tensors(batch, ["user_no"])["user_no"])
+    item_tower(_tensors(batch, ITEM_FEATURES))
+    _set_weights(user_tower)
+    _set_weights(item_tower)
+    return lookup("HybridModel")(user_tower, item_tower, tfrs.tasks.Retrieval()), user_tower
+
+
+def hybrid_loss(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]]) -> dict:
+    """The student's model's loss on one batch, from fixed weights, in training and in evaluation.
+
+    Args:
+        lookup: the student's objects by name.
+        vocabularies: ``user_no`` and the item features -> values.
+        batch: a dict of lists of str with ``user_no`` and every item feature.
+
+    Returns:
+        ``{"training": float, "evaluation": float}``.
+    """
+    model, _ = _student_model(lookup, vocabularies, batch)
+    features = _tensors(batch, ["user_no", *ITEM_FEATURES])
+    return {
+        "training": float(model.compute_loss(features, training=True)),
+        "evaluation": float(model.compute_loss(features, training=False)),
+    }
+
+
+def hybrid_fit(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]], batch_size: int) -> dict:
+    """Train the student's model for two epochs with Keras ``fit`` (in graph mode) and report.
+
+    Args:
+        lookup: the student's objects by name.
+        vocabularies: ``user_no`` and the item features -> values.
+        batch: the training rows, a dict of lists of str.
+        batch_size: rows per batch (not shuffled, so the run is deterministic).
+
+    Returns:
+        ``{"losses": [one per epoch], "user_table": the user embedding table after training}``.
+    """
+    import tensorflow as tf
+
+    model, user_tower = _student_model(lookup, vocabularies, batch)
+    model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=0.05))
+    rows = tf.data.Dataset.from_tensor_slices(_tensors(batch, ["user_no", *ITEM_FEATURES])).batch(batch_size)
+    history = model.fit(rows, epochs=2, verbose=0)
+    (user_table,) = user_tower.trainable_variables
+    return {
+        "losses": [float(loss) for loss in history.history["loss"]],
+        "user_table": np.asarray(user_table.numpy(), dtype=np.float32),
+    }
