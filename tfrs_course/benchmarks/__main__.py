@@ -9,6 +9,7 @@ import sys
 # benchmark's heavy imports (TensorFlow, say) never slow down another.
 BENCHMARKS: dict[str, str] = {
     "data": "tfrs_course.benchmarks.data",
+    "grading": "tfrs_course.benchmarks.grading",
 }
 
 

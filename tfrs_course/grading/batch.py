@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -38,6 +39,7 @@ from tfrs_course import lessons as course_lessons
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
 from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
 from tfrs_course.grading.runner import (
+    LessonRun,
     TestResult,
     describe_lesson,
     master_notebook,
@@ -139,6 +141,12 @@ def tests_fingerprint(lesson: str) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def _lesson_tests(lesson: str, fingerprint: str) -> LessonRun:
+    """A lesson's exercises and points, collected once per grading process and version of its tests."""
+    return describe_lesson(lesson)
+
+
 def _sha256(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -148,14 +156,15 @@ def _sha256(path: Path) -> str:
 
 def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
     """Grade one submission; its code runs in a sandboxed worker. Never raises for a bad notebook."""
-    lesson = describe_lesson(submission.lesson)
+    fingerprint = tests_fingerprint(submission.lesson)
+    lesson = _lesson_tests(submission.lesson, fingerprint)
     grade = LessonGrade(
         submission.student,
         submission.lesson,
         str(submission.notebook),
         lesson.exercises,
         notebook_sha256=_sha256(submission.notebook),
-        tests_fingerprint=tests_fingerprint(submission.lesson),
+        tests_fingerprint=fingerprint,
     )
     master = master_notebook(submission.lesson)
     try:

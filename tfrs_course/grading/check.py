@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfrs_course.grading.runner import TestResult, run_tests
 from tfrs_course.grading.submission import StudentCode
+
+if TYPE_CHECKING:
+    from tfrs_course.grading.runner import TestResult
 
 
 def _notebook_namespace() -> dict[str, Any]:
@@ -49,6 +51,10 @@ class Checker:
         Returns:
             The points earned.
         """
+        # Imported here: a lesson's setup cell creates a Checker, and the grading
+        # worker runs that cell, so creating one must not load pytest.
+        from tfrs_course.grading.runner import run_tests
+
         namespace = _notebook_namespace()
         student = StudentCode(namespace, origin="this notebook")
         with warnings.catch_warnings():
