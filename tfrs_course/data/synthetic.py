@@ -35,7 +35,11 @@ The balance matters for teaching: a heavier popularity tail would let the
 "most popular items" baseline beat every model, and a flatter one would leave
 the ID-embedding model nothing to learn. With this story, on the top 2,000
 users, the course's four approaches keep the original order: popularity <
-ID embeddings < content-based < hybrid.
+ID embeddings < content-based < hybrid. Measured on the default twin (three
+twin seeds, three model seeds each), test top-100 accuracy is about 0.03,
+0.10, 0.17 and 0.35 (the real data: 0.041, 0.051, 0.069, 0.125): the same
+order with wider gaps, so that the lesson's point survives any seed. The ID
+model overfits as in the original (train top-100 about 0.83).
 
 Sizes
 -----
