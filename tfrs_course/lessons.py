@@ -4,7 +4,9 @@ Each lesson has one source of truth, ``solutions/<lesson>/<lesson>.py``: a
 jupytext "percent" script that reads well in review. Authoring tags on its cells
 say what they are:
 
-- ``setup``: the first code cell; grading runs the instructor's copy of it.
+- ``setup``: the first code cell; grading runs the instructor's copy of it. The
+  build puts the Colab set-up code (:mod:`tfrs_course.colab`) at its top and an
+  "Open in Colab" badge above the lesson.
 - ``parameters``: values that tests and the demo may override.
 - ``answer:<exercise>``: the student writes this cell; solution code sits between
   ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
@@ -32,6 +34,7 @@ from pathlib import Path
 import nbformat
 
 from tfrs_course import paths
+from tfrs_course.colab import badge_markdown, bootstrap_source
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.runner import exercise_points
 
@@ -102,6 +105,7 @@ def build_master(lesson: str, solutions: Path | None = None) -> nbformat.Noteboo
             raise LessonBuildError(f"{where}: one authoring tag per cell, got {tags}")
         if role == "setup":
             has_setup = True
+            cell.source = f"{bootstrap_source()}\n{cell.source}"
             cell.metadata["nbgrader"] = _nbgrader("setup", locked=True)
             cell.id = "setup"
         elif role == "parameters":
@@ -138,6 +142,9 @@ def build_master(lesson: str, solutions: Path | None = None) -> nbformat.Noteboo
     missing_tests = sorted(set(points) - answers)
     if missing_tests:
         raise LessonBuildError(f"{script}: autograder tests exist for exercises with no answer cell: {missing_tests}")
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(lesson))
+    badge.id = "colab-badge"
+    notebook.cells.insert(0, badge)
     notebook.metadata.pop("jupytext", None)
     notebook.nbformat, notebook.nbformat_minor = 4, 5
     return notebook
