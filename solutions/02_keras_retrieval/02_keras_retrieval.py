@@ -44,7 +44,10 @@ import tensorflow as tf  # isort: skip  (after tfrs_course, on purpose)
 import tensorflow_recommenders as tfrs  # isort: skip
 
 check = Checker("02_keras_retrieval")
-print(f"tfrs_course {tfrs_course.__version__}, TensorFlow {tf.__version__}, TFRS {tfrs.__version__}")
+# Listing the devices here makes TensorFlow print its start-up messages in this
+# cell, not in the first self-check cell (graders count output there as an error).
+devices = [device.device_type for device in tf.config.list_physical_devices()]
+print(f"tfrs_course {tfrs_course.__version__}, TensorFlow {tf.__version__}, TFRS {tfrs.__version__}, devices {devices}")
 
 # %% tags=["parameters"]
 # Parameters. Tests and `make demo` may override these when they run the lesson.
@@ -258,10 +261,11 @@ figure = plot_training_curves(
 )
 
 # %% [markdown]
-# The training loss falls while the test loss barely moves. A loss summed over a
-# batch grows with the batch size (the test set fills one smaller batch), so read
-# the shapes of the curves rather than compare their heights. A loss is also not
-# what we care about; the next exercise measures what we do.
+# Both losses start near `B log B`, the loss of a model that knows nothing, and the
+# training loss falls faster. A loss summed over a batch grows with the batch size
+# (the test rows fill one smaller batch), so compare the shapes of the curves, not
+# their heights. And a loss is not what we care about: the next exercise measures
+# what we do.
 
 # %% [markdown]
 # ## 5. Exercise: factorized top-k accuracy

@@ -79,7 +79,8 @@ def _model(lookup, towers: dict, learning_rate: float):
     user_tower = id_tower(towers["user_vocabulary"], towers["user_table"])
     item_tower = id_tower(towers["item_vocabulary"], towers["item_table"])
     model = lookup("TwoTowerModel")(user_tower, item_tower, reference_in_batch_loss)
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))
+    # Eager steps: tracing a graph for a batch of a few rows costs more than running it.
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate), run_eagerly=True)
     return model, user_tower, item_tower
 
 

@@ -109,7 +109,8 @@ def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dic
 
     user_tower, item_tower = _towers(towers)
     model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))
+    # Eager steps: tracing a graph for a batch of a few rows costs more than running it.
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate), run_eagerly=True)
     dataset = None
     for batch in batches:
         step = tf.data.Dataset.from_tensors({"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])})
