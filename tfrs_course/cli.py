@@ -135,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--lesson", action="append", help="grade only this lesson (repeatable)")
     grade.add_argument("--jobs", type=int, default=1, help="grade this many submissions at once")
     grade.add_argument("--shard", type=_shard, default=None, help="grade only part i of n, e.g. 2/4")
-    grade.add_argument("--call-timeout", type=float, default=60.0, help="seconds allowed per test's call")
-    grade.add_argument("--submission-timeout", type=float, default=900.0, help="seconds allowed per submission")
+    grade.add_argument("--call-timeout", type=float, default=120.0, help="seconds allowed per test's call")
+    grade.add_argument("--submission-timeout", type=float, default=1200.0, help="seconds allowed per submission")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(handler=_grade)
 

@@ -54,10 +54,12 @@ class Limits:
         sandbox: the worker's resource limits and hidden paths.
     """
 
-    call_seconds: float = 60.0
-    exercise_seconds: float = 180.0
-    load_seconds: float = 180.0
-    submission_seconds: float = 900.0
+    # Generous: a model exercise traces TensorFlow functions on its first call, and a
+    # busy 2-core machine is several times slower than an idle one.
+    call_seconds: float = 120.0
+    exercise_seconds: float = 300.0
+    load_seconds: float = 240.0
+    submission_seconds: float = 1200.0
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
