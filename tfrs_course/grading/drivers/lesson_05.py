@@ -42,7 +42,7 @@ def _item_tower(lookup, vocabularies: dict[str, list[str]]):
 def item_tower_weight_shapes(lookup, vocabularies: dict[str, list[str]]) -> list:
     """The shapes of the student's item tower's trainable weights, smallest first.
 
-    The tower is built by calling it on one item made of each vocabulary's first
+    The tower is built by calling it on two copies of an item made of each vocabulary's first
     value, which every table can look up, even one sized without a row for unknown values.
 
     Args:
@@ -53,7 +53,7 @@ def item_tower_weight_shapes(lookup, vocabularies: dict[str, list[str]]) -> list
         A sorted list of shapes (each a list of ints).
     """
     tower = _item_tower(lookup, vocabularies)
-    tower(_tensors({feature: vocabularies[feature][:1] for feature in ITEM_FEATURES}, ITEM_FEATURES))
+    tower(_tensors({feature: vocabularies[feature][:1] * 2 for feature in ITEM_FEATURES}, ITEM_FEATURES))
     return sorted([int(dim) for dim in variable.shape] for variable in tower.trainable_variables)
 
 
