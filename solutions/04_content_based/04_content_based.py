@@ -107,9 +107,9 @@ vocabularies = {
     "brand": most_frequent(train_top, "brand", TOP_BRANDS),
     "product_group": most_frequent(train_top, "product_group", TOP_GROUPS),
 }
-for feature, vocabulary in vocabularies.items():
-    covered = items[feature].isin(vocabulary).mean()
-    print(f"{feature}: {len(vocabulary)} values with a column; they cover {covered:.0%} of the catalogue")
+for column, kept_values in vocabularies.items():
+    covered = items[column].isin(kept_values).mean()
+    print(f"{column}: {len(kept_values)} values with a column; they cover {covered:.0%} of the catalogue")
 
 # %% [markdown]
 # ## 3. Exercise: one-hot item vectors
@@ -339,9 +339,11 @@ from tfrs_course.plotting import plot_accuracy_by_k
 from tfrs_course.records import load_results
 
 earlier = {}
-for record in load_results().values():
+for lesson, record in load_results().items():
+    if lesson >= "04" or record["data"] != str(data):
+        continue  # only the lessons before this one, on the same data
     for name, splits in record["approaches"].items():
-        if record["data"] == str(data) and "test" in splits:
+        if "test" in splits:
             earlier[name] = {int(k): value for k, value in splits["test"].items()}
 if not earlier:
     print("No results of earlier lessons on this data yet: run lessons 1-3 to compare with them.")

@@ -147,10 +147,8 @@ class ItemTower(tf.keras.Model):
         ### BEGIN SOLUTION
         def lookup_embedding(values, dim):
             # Row 0 is for unknown values, rows 1..n for `values`: n + 1 rows.
-            return tf.keras.Sequential([
-                tf.keras.layers.StringLookup(vocabulary=list(values), num_oov_indices=1),
-                tf.keras.layers.Embedding(len(values) + 1, dim),
-            ])  # fmt: skip
+            lookup = tf.keras.layers.StringLookup(vocabulary=list(values), num_oov_indices=1)
+            return tf.keras.Sequential([lookup, tf.keras.layers.Embedding(len(values) + 1, dim)])
 
         self.item_embedding = lookup_embedding(item_ids, id_dim)
         self.gender_one_hot = tf.keras.layers.StringLookup(
@@ -161,6 +159,7 @@ class ItemTower(tf.keras.Model):
         ### END SOLUTION
 
     def call(self, features):
+        """Return the (batch, width) item vectors for a dict of string tensors keyed by ITEM_FEATURES."""
         ### BEGIN SOLUTION
         return tf.concat(
             [
