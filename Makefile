@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Stamp file: reinstall when the package's declared dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install demo test lint lab lessons check-lessons bench bench-data bench-grading bench-lessons clean
+.PHONY: help install demo test lint lab lessons check-lessons bench bench-data bench-grading bench-lessons bench-serving clean
 
 help:
 	@echo "make demo   - set up .venv, build the offline data, run the course, print results"
@@ -46,10 +46,13 @@ lessons: $(INSTALLED)
 check-lessons: $(INSTALLED)
 	$(BIN)/tfrs-course lessons check
 
-bench: bench-data bench-grading bench-lessons
+bench: bench-data bench-grading bench-lessons bench-serving
 
 bench-data: $(INSTALLED)
 	$(BIN)/python -m tfrs_course.benchmarks data
+
+bench-serving: $(INSTALLED)
+	$(BIN)/python -m tfrs_course.benchmarks serving
 
 bench-grading: $(INSTALLED)
 	$(BIN)/python -m tfrs_course.benchmarks grading 24

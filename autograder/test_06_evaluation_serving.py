@@ -1,0 +1,192 @@
+"""Autograder tests for lesson 6: evaluation and serving.
+
+Each test calls the student's function and the reference solution (from
+``solutions/``) on the same inputs and compares the plain-data results.
+"""
+
+import numpy as np
+import pandas as pd
+
+from tfrs_course.grading import describe_call, expect_same, graded
+
+
+def _compare(student, reference, function, *args, hint, **kwargs):
+    expected = reference.call(function, *args, **kwargs)
+    got = student.call(function, *args, **kwargs)
+    expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint)
+
+
+# --- exclude_seen ------------------------------------------------------------------
+
+EXCLUDE_HINT = (
+    "Leave out the seen items first, then keep the first k of what remains. "
+    "If a row came back with fewer than k real ids (padded with ''), the list was cut to k "
+    "before the seen items were removed."
+)
+PER_USER_HINT = (
+    "Each row has its own seen items: seen_ids[i] applies to row i only. "
+    "An item seen by one user may still be recommended to another."
+)
+
+
+@graded("exclude_seen", points=1)
+def test_exclude_seen_small_example(student, reference):
+    retrieved = np.array([["a", "b", "c", "d", "e"], ["c", "a", "e", "b", "d"]])
+    _compare(
+        student, reference, "exclude_seen", retrieved, [["a", "c"], ["e"]], 3, hint=f"{EXCLUDE_HINT} {PER_USER_HINT}"
+    )
+
+
+@graded("exclude_seen", points=1)
+def test_exclude_seen_seen_items_at_the_top(student, reference):
+    retrieved = np.array([["s1", "s2", "x", "y", "z", "w"], ["x", "s1", "y", "s2", "z", "w"]])
+    seen = [["s1", "s2"], ["s1", "s2"]]
+    _compare(student, reference, "exclude_seen", retrieved, seen, 4, hint=EXCLUDE_HINT)
+
+
+@graded("exclude_seen", points=1, hidden=True)
+def test_exclude_seen_short_rows_and_empty_history(student, reference):
+    retrieved = np.array([["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"]])
+    seen = [["a", "b", "c"], [], ["b", "zz"]]
+    _compare(
+        student, reference, "exclude_seen", retrieved, seen, 3,
+        hint="A row with fewer than k unseen ids is padded at the end with ''; an empty history removes nothing.",
+    )  # fmt: skip
+
+
+@graded("exclude_seen", points=1, hidden=True)
+def test_exclude_seen_random_lists(student, reference):
+    rng = np.random.default_rng(11)
+    catalogue = rng.integers(0, 2**40, size=300).astype(str)
+    retrieved = np.array([rng.choice(catalogue, 40, replace=False) for _ in range(50)])
+    seen = [rng.choice(catalogue, int(rng.integers(0, 25)), replace=False).tolist() for _ in range(50)]
+    _compare(student, reference, "exclude_seen", retrieved, seen, 10, hint=f"{EXCLUDE_HINT} {PER_USER_HINT}")
+
+
+# --- split_by_month -----------------------------------------------------------------
+
+SPLIT_HINT = (
+    "Train holds months <= last_train_month, test the later months only: the boundary month "
+    "belongs to train alone, or the test set leaks rows the model was trained on."
+)
+COLD_HINT = "Drop the test rows of users who have no train rows at all (cold-start users)."
+
+
+def _pairs(users, items, months):
+    return pd.DataFrame({"user_no": list(users), "item_no": list(items), "first_interaction_month": list(months)})
+
+
+@graded("split_by_month", points=1)
+def test_split_by_month_small_table(student, reference):
+    interactions = _pairs(["u1", "u1", "u2", "u2", "u1"], ["a", "b", "c", "d", "e"], [2, 5, 3, 6, 7])
+    _compare(student, reference, "split_by_month", interactions, 5, hint=SPLIT_HINT)
+
+
+@graded("split_by_month", points=1)
+def test_split_by_month_drops_cold_start_users(student, reference):
+    interactions = _pairs(["u1", "new", "u1", "new", "u2"], ["a", "b", "c", "d", "e"], [1, 9, 9, 10, 4])
+    _compare(student, reference, "split_by_month", interactions, 8, hint=f"{COLD_HINT} {SPLIT_HINT}")
+
+
+@graded("split_by_month", points=1, hidden=True)
+def test_split_by_month_random_tables(student, reference):
+    rng = np.random.default_rng(5)
+    for last_month in (3, 10):
+        interactions = _pairs(
+            rng.integers(0, 40, 300).astype(str), rng.integers(0, 10**9, 300).astype(str), rng.integers(1, 12, 300)
+        )
+        interactions["brand"] = rng.choice(["molo", "reima", "jacadi"], 300)
+        _compare(student, reference, "split_by_month", interactions, last_month, hint=f"{SPLIT_HINT} {COLD_HINT}")
+
+
+# --- blocked_top_k ------------------------------------------------------------------
+
+ORDER_HINT = (
+    "Each row must list candidates from the highest dot product to the lowest. "
+    "If your rows start with the worst candidates, the sort is ascending."
+)
+TIES_HINT = (
+    "Equal scores: the lower candidate row number comes first. Reversing an ascending sort puts "
+    "the higher row number first; sort the negated scores with kind='stable' instead."
+)
+BLOCK_HINT = (
+    "The result must not depend on `block`: keep a running top k across blocks, join it with each "
+    "new block's scores, and keep the best k of the two together."
+)
+
+
+@graded("blocked_top_k", points=1)
+def test_blocked_top_k_small_example(student, reference):
+    queries = np.array([[1.0, 0.0], [0.0, 1.0]])
+    candidates = np.array([[0.5, 0.1], [0.9, 0.2], [0.1, 0.8], [0.3, 0.3], [0.2, 0.95]])
+    _compare(student, reference, "blocked_top_k", queries, candidates, 3, 2, hint=f"{ORDER_HINT} {BLOCK_HINT}")
+
+
+@graded("blocked_top_k", points=1)
+def test_blocked_top_k_ties_go_to_the_lower_row(student, reference):
+    queries = np.array([[1.0, 1.0], [1.0, -1.0]])
+    candidates = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    _compare(student, reference, "blocked_top_k", queries, candidates, 4, 2, hint=TIES_HINT)
+
+
+@graded("blocked_top_k", points=1, hidden=True)
+def test_blocked_top_k_k_larger_than_candidates(student, reference):
+    queries = np.array([[0.3, -1.0, 2.0]])
+    candidates = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    _compare(
+        student, reference, "blocked_top_k", queries, candidates, 10, 2,
+        hint="With fewer candidates than k, return them all, in order.",
+    )  # fmt: skip
+
+
+@graded("blocked_top_k", points=1, hidden=True)
+def test_blocked_top_k_one_block_and_many(student, reference):
+    rng = np.random.default_rng(3)
+    queries = rng.standard_normal((20, 8))
+    candidates = rng.standard_normal((300, 8))
+    for block in (1, 7, 64, 300, 1000):
+        _compare(student, reference, "blocked_top_k", queries, candidates, 25, block, hint=BLOCK_HINT)
+
+
+@graded("blocked_top_k", points=1, hidden=True)
+def test_blocked_top_k_many_ties(student, reference):
+    rng = np.random.default_rng(4)
+    # Small integer vectors: most scores tie with many others.
+    queries = rng.integers(-1, 2, (30, 3)).astype(float)
+    candidates = rng.integers(-1, 2, (200, 3)).astype(float)
+    _compare(student, reference, "blocked_top_k", queries, candidates, 15, 16, hint=TIES_HINT)
+
+
+# --- recall_at_k --------------------------------------------------------------------
+
+RECALL_HINT = (
+    "Recall counts the ids two rows share, in any order: an id found at another position still counts. "
+    "Comparing position by position undercounts."
+)
+
+
+@graded("recall_at_k", points=1)
+def test_recall_at_k_small_example(student, reference):
+    approximate = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    exact = np.array([[1, 2, 3, 9], [9, 10, 11, 12]])
+    _compare(student, reference, "recall_at_k", approximate, exact, hint="Average the per-row shares.")
+
+
+@graded("recall_at_k", points=1)
+def test_recall_at_k_ignores_order(student, reference):
+    approximate = np.array([["b", "a", "c"], ["z", "y", "x"]])
+    exact = np.array([["a", "b", "c"], ["x", "y", "w"]])
+    _compare(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
+
+
+@graded("recall_at_k", points=1, hidden=True)
+def test_recall_at_k_random_and_empty(student, reference):
+    rng = np.random.default_rng(8)
+    exact = np.array([rng.choice(1000, 100, replace=False) for _ in range(40)])
+    approximate = np.array([np.where(rng.random(100) < 0.9, row, row + 1000) for row in exact])
+    approximate = np.array([rng.permutation(row) for row in approximate])
+    _compare(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
+    _compare(
+        student, reference, "recall_at_k", np.empty((0, 5), dtype=int), np.empty((0, 5), dtype=int),
+        hint="With no rows, return 0.0.",
+    )  # fmt: skip

@@ -1,0 +1,86 @@
+"""tfrs_course.serving against plain numpy: exact top-k is exact, ScaNN's recall is high. No timings."""
+
+import numpy as np
+import pytest
+
+import tfrs_course  # noqa: F401  (before TensorFlow: legacy Keras)
+from tfrs_course import serving
+
+
+def _argsort_top_k(queries, candidates, k):
+    scores = queries.astype(np.float32) @ candidates.astype(np.float32).T
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize(
+    ("queries", "candidates", "k", "group_size"),
+    [
+        (300, 5_000, 100, 16),  # the grouped path, many query blocks
+        (7, 5_000, 13, 32),
+        (5, 40, 100, 16),  # k larger than the candidates: all of them
+        (3, 500, 500, 16),  # too few candidates to group: the plain path
+    ],
+)
+def test_exact_top_k_equals_argsort_on_random_vectors(queries, candidates, k, group_size):
+    rng = np.random.default_rng(queries + candidates)
+    q = rng.standard_normal((queries, 16)).astype(np.float32)
+    c = rng.standard_normal((candidates, 16)).astype(np.float32)
+    scores, indices = serving.exact_top_k(q, c, k, group_size=group_size, query_block=64)
+    expected = _argsort_top_k(q, c, k)
+    assert indices.shape == expected.shape == (queries, min(k, candidates))
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(q @ c.T, expected, axis=1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_exact_top_k_breaks_ties_like_a_stable_sort(workers):
+    # Small integer vectors: scores tie in large numbers, also at the k-th place.
+    rng = np.random.default_rng(1)
+    q = rng.integers(-1, 2, (90, 3)).astype(np.float32)
+    c = rng.integers(-1, 2, (6_000, 3)).astype(np.float32)
+    for k in (1, 7, 100):
+        _, indices = serving.exact_top_k(q, c, k, query_block=32, workers=workers)
+        np.testing.assert_array_equal(indices, _argsort_top_k(q, c, k))
+
+
+def test_reference_top_k_and_identical_vectors():
+    c = np.ones((3_000, 4), dtype=np.float32)  # every candidate ties with every other
+    q = np.ones((2, 4), dtype=np.float32)
+    _, indices = serving.exact_top_k(q, c, 50)
+    np.testing.assert_array_equal(indices, np.tile(np.arange(50), (2, 1)))
+    np.testing.assert_array_equal(serving.reference_top_k(q, c, 50)[1], indices)
+
+
+def test_recall_at_k():
+    exact = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert serving.recall_at_k(exact[:, ::-1], exact) == 1.0
+    assert serving.recall_at_k(np.array([[1, 2, 9, 9], [8, 0, 0, 0]]), exact) == pytest.approx(3 / 8)
+    assert serving.recall_at_k(np.empty((0, 3)), np.empty((0, 3))) == 0.0
+
+
+def test_scann_finds_most_of_the_exact_top_k():
+    queries = serving.clustered_vectors(200, 16, clusters=20, seed=1)
+    candidates = serving.clustered_vectors(4_000, 16, clusters=20, seed=2)
+    _, exact = serving.exact_top_k(queries, candidates, 20)
+    settings = serving.ScannSettings(num_leaves=20, num_leaves_to_search=8, num_reordering_candidates=200)
+    _, found = serving.scann_top_k(serving.build_scann(candidates, settings, k=20), queries, 20)
+    assert found.shape == (200, 20)
+    assert serving.recall_at_k(found, exact) > 0.9
+
+
+def test_brute_force_agrees_with_exact_top_k():
+    queries = serving.clustered_vectors(50, 8, seed=3)
+    candidates = serving.clustered_vectors(2_000, 8, seed=4)
+    _, tfrs_indices = serving.brute_force_top_k(serving.build_brute_force(candidates), queries, 10)
+    _, indices = serving.exact_top_k(queries, candidates, 10)
+    assert serving.recall_at_k(tfrs_indices, indices) == 1.0
+
+
+def test_compare_indexes_reports_every_method():
+    queries = serving.clustered_vectors(20, 8, seed=5)
+    candidates = serving.clustered_vectors(3_000, 8, seed=6)
+    settings = (serving.ScannSettings(num_leaves=10, num_leaves_to_search=10, num_reordering_candidates=100),)
+    rows = serving.compare_indexes(queries, candidates, 10, scann_settings=settings, repeats=1)
+    assert [row["method"] for row in rows] == ["TFRS BruteForce", "exact_top_k (numpy)", settings[0].label()]
+    assert rows[1]["recall"] == 1.0 and rows[2]["recall"] > 0.9
+    assert all(row["seconds"] > 0 for row in rows)
