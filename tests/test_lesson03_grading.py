@@ -130,19 +130,3 @@ def test_each_submission_loses_only_what_its_mistakes_cost(graded_class):
         assert {MISTAKES[m][0] for m in mistakes if MISTAKES[m][2]} == {
             e for e in EXERCISES if float(rows[submission][e]) < MAXIMUM[e]
         }
-
-
-@pytest.mark.slow
-def test_solution_notebook_runs_and_records_results(tmp_path):
-    from tfrs_course.notebooks import execute_notebook, solution_notebook
-    from tfrs_course.records import load_results
-
-    run = execute_notebook(solution_notebook(LESSON), output_path=tmp_path / f"{LESSON}.ipynb")
-    print(f"{LESSON} ran in {run.seconds:.1f} s")
-    record = load_results()[LESSON]
-    splits = record["approaches"]["ID embeddings"]
-    assert set(splits["test"]) == {"1", "5", "10", "50", "100"} and set(splits["train"]) == {"100"}
-    values = [splits["test"][k] for k in ("1", "5", "10", "50", "100")]
-    assert values == sorted(values) and 0.0 < values[-1] < 1.0
-    # The lesson's point: the ID model memorises its training pairs.
-    assert splits["train"]["100"] > 3 * splits["test"]["100"]

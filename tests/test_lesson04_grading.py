@@ -112,17 +112,3 @@ def test_mistakes_lose_exactly_their_exercises_points(graded_class, mistake):
         expected = MAXIMUM[other] - (lost if other == exercise else 0.0)
         assert float(rows[mistake][other]) == expected, (other, rows[mistake])
     assert symptom in _feedback(out, mistake)
-
-
-@pytest.mark.slow
-def test_solution_notebook_runs_and_records_results(tmp_path):
-    from tfrs_course.notebooks import execute_notebook, solution_notebook
-    from tfrs_course.records import load_results
-
-    run = execute_notebook(solution_notebook(LESSON), output_path=tmp_path / f"{LESSON}.ipynb")
-    print(f"{LESSON} ran in {run.seconds:.1f} s")
-    record = load_results()[LESSON]
-    test_accuracy = record["approaches"]["Content-based"]["test"]
-    assert set(test_accuracy) == set(KS)
-    values = [test_accuracy[k] for k in KS]
-    assert values == sorted(values) and 0.0 < values[-1] < 1.0

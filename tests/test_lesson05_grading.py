@@ -99,23 +99,3 @@ def test_mistakes_lose_exactly_their_exercises_points(graded_class, mistake):
         expected = MAXIMUM[other] - (lost if other == exercise else 0.0)
         assert float(rows[mistake][other]) == expected, (other, rows[mistake])
     assert symptom in _feedback(out, mistake)
-
-
-@pytest.mark.slow
-def test_solution_notebook_runs_and_records_results(tmp_path):
-    from tfrs_course.notebooks import execute_notebook, solution_notebook
-    from tfrs_course.records import load_results
-
-    run = execute_notebook(solution_notebook(LESSON), output_path=tmp_path / f"{LESSON}.ipynb")
-    print(f"{LESSON} ran in {run.seconds:.1f} s")
-    record = load_results()[LESSON]
-    splits = record["approaches"]["Hybrid"]
-    assert set(splits["test"]) == set(KS) and set(splits["train"]) == {"100"}
-    values = [splits["test"][k] for k in KS]
-    assert values == sorted(values) and 0.0 < values[-1] < splits["train"]["100"] < 1.0
-    # The closing table and chart ran, whether or not the earlier lessons had recorded results.
-    outputs = "".join(
-        output.get("text", "") + output.get("data", {}).get("text/plain", "")
-        for cell in run.notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
-    )  # fmt: skip
-    assert "Hybrid" in outputs and "top-100" in outputs
