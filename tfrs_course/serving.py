@@ -114,6 +114,7 @@ def exact_top_k(
     padded_t = np.zeros((candidates.shape[1], padded), dtype=np.float32)
     padded_t[:, :count] = candidates.T
     member_offsets = (np.arange(group_size) * groups)[None, :, None]
+    row_offsets = (np.arange(query_block) * padded)[:, None]
     scores_out = np.empty((len(queries), k), dtype=np.float32)
     indices_out = np.empty((len(queries), k), dtype=np.int64)
 
@@ -125,8 +126,11 @@ def exact_top_k(
         scores[:, count:] = -np.inf
         maxima = scores.reshape(rows, group_size, groups).max(axis=1)
         best_groups = np.argpartition(maxima, groups - k, axis=1)[:, groups - k :]
+        # Groups in order read the scores in a more cache-friendly order, and
+        # np.take on the flat buffer is about twice as fast as take_along_axis.
+        best_groups.sort(axis=1)
         columns = (best_groups[:, None, :] + member_offsets).reshape(rows, -1)
-        shortlist = np.take_along_axis(scores, columns, axis=1)
+        shortlist = scores.ravel().take(columns + row_offsets[:rows])
         chosen = np.argpartition(shortlist, shortlist.shape[1] - k, axis=1)[:, -k:]
         top_scores = np.take_along_axis(shortlist, chosen, axis=1)
         top_indices = np.take_along_axis(columns, chosen, axis=1)
@@ -293,9 +297,9 @@ class ScannSettings:
 
 # Settings compared by lesson 6 and the serving benchmark, from fast to exact.
 SCANN_SETTINGS: tuple[ScannSettings, ...] = (
-    ScannSettings(num_leaves=250, num_leaves_to_search=10, num_reordering_candidates=250),
-    ScannSettings(num_leaves=250, num_leaves_to_search=25, num_reordering_candidates=500),
-    ScannSettings(num_leaves=250, num_leaves_to_search=50, num_reordering_candidates=1000),
+    ScannSettings(num_leaves=500, num_leaves_to_search=10, num_reordering_candidates=200),
+    ScannSettings(num_leaves=500, num_leaves_to_search=15, num_reordering_candidates=250),
+    ScannSettings(num_leaves=500, num_leaves_to_search=30, num_reordering_candidates=400),
 )
 
 
@@ -337,6 +341,7 @@ def compare_indexes(
     *,
     scann_settings: Sequence[ScannSettings] = SCANN_SETTINGS,
     repeats: int = 5,
+    recall: Callable[[np.ndarray, np.ndarray], float] | None = None,
 ) -> list[dict[str, float | str]]:
     """Time TFRS BruteForce, :func:`exact_top_k` and ScaNN on the same queries; recall against exact.
 
@@ -346,12 +351,15 @@ def compare_indexes(
         k: results per query.
         scann_settings: the ScaNN settings to try.
         repeats: timed runs per method (after one warm-up); the median is reported.
+        recall: computes recall from (found ids, exact ids); :func:`recall_at_k` if
+            None (lesson 6 passes the student's own).
 
     Returns:
         One dict per method: ``method``, ``seconds`` (median wall time for all
         queries), ``recall`` (recall@k against the exact top k) and
         ``build_seconds`` (time to build the index; 0 for exact_top_k).
     """
+    recall = recall or recall_at_k
     rows = []
     started = time.perf_counter()
     brute_force = build_brute_force(candidates, k)
@@ -360,13 +368,13 @@ def compare_indexes(
     rows.append({
         "method": "TFRS BruteForce", "build_seconds": built,
         "seconds": median_seconds(lambda: brute_force_top_k(brute_force, queries, k), repeats),
-        "recall": recall_at_k(truth, truth),
+        "recall": recall(truth, truth),
     })  # fmt: skip
     _, exact = exact_top_k(queries, candidates, k)
     rows.append({
         "method": "exact_top_k (numpy)", "build_seconds": 0.0,
         "seconds": median_seconds(lambda: exact_top_k(queries, candidates, k), repeats),
-        "recall": recall_at_k(exact, truth),
+        "recall": recall(exact, truth),
     })  # fmt: skip
     for settings in scann_settings:
         started = time.perf_counter()
@@ -376,6 +384,6 @@ def compare_indexes(
         rows.append({
             "method": settings.label(), "build_seconds": built,
             "seconds": median_seconds(lambda index=index: scann_top_k(index, queries, k), repeats),
-            "recall": recall_at_k(found, exact),
+            "recall": recall(found, exact),
         })  # fmt: skip
     return rows
