@@ -1,0 +1,87 @@
+"""Every lesson, validated both ways by the batch grader.
+
+For each lesson with wrong answers described in tests/fixtures/lessonNN/mistakes.toml:
+the solutions earn full marks, the untouched stubs earn nothing on every exercise,
+and each realistic mistake fails exactly the tests that should catch it, loses only
+its exercise's points, and gets feedback that names its symptom.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from tfrs_course.grading.runner import exercise_points
+from tfrs_course.grading.validation import (
+    SOLVED,
+    UNTOUCHED,
+    failed_tests,
+    grade_class,
+    load_mistakes,
+    validation_class,
+)
+from tfrs_course.lessons import lesson_names
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LESSONS = [lesson for lesson in lesson_names() if (FIXTURES / f"lesson{lesson[:2]}" / "mistakes.toml").is_file()]
+MISTAKES = {lesson: load_mistakes(FIXTURES / f"lesson{lesson[:2]}") for lesson in LESSONS}
+CASES = [(lesson, name) for lesson in LESSONS for name in sorted(MISTAKES[lesson])]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grades each lesson's validation class once, on first use."""
+    done = {}
+
+    def graded_lesson(lesson):
+        if lesson not in done:
+            notebooks = validation_class(lesson, MISTAKES[lesson])
+            done[lesson] = grade_class(lesson, notebooks, tmp_path_factory.mktemp(lesson))
+        return done[lesson]
+
+    return graded_lesson
+
+
+def _maximum(lesson: str) -> dict[str, float]:
+    return {exercise: points["visible"] + points["hidden"] for exercise, points in exercise_points(lesson).items()}
+
+
+def test_every_lesson_is_validated():
+    assert LESSONS == lesson_names()
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solutions_score_full_marks(graded, lesson):
+    result = graded(lesson)
+    maximum = _maximum(lesson)
+    assert {exercise: result.score(SOLVED, exercise) for exercise in maximum} == maximum
+    assert float(result.rows[SOLVED]["total"]) == float(result.rows[SOLVED]["max_score"]) == sum(maximum.values())
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_untouched_stubs_score_zero_on_every_exercise(graded, lesson):
+    result = graded(lesson)
+    assert {exercise: result.score(UNTOUCHED, exercise) for exercise in _maximum(lesson)} == dict.fromkeys(
+        _maximum(lesson), 0.0
+    )
+    assert "NotImplementedError" in result.feedback(UNTOUCHED)
+
+
+@pytest.mark.parametrize(("lesson", "name"), CASES)
+def test_mistake_costs_exactly_its_exercises_points(graded, lesson, name):
+    result = graded(lesson)
+    mistake = MISTAKES[lesson][name]
+    failed, lost = failed_tests(result, mistake.submission, mistake.exercise)
+    assert failed == mistake.failing_tests
+    maximum = _maximum(lesson)
+    assert result.score(mistake.submission, mistake.exercise) == maximum[mistake.exercise] - lost
+    assert mistake.symptom in result.feedback(mistake.submission)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_each_submission_loses_points_only_in_exercises_it_gets_wrong(graded, lesson):
+    result = graded(lesson)
+    maximum = _maximum(lesson)
+    for submission in {mistake.submission for mistake in MISTAKES[lesson].values()}:
+        wrong = {m.exercise for m in MISTAKES[lesson].values() if m.submission == submission and m.failing_tests}
+        short = {exercise for exercise in maximum if result.score(submission, exercise) < maximum[exercise]}
+        assert short == wrong, submission

@@ -1,0 +1,119 @@
+"""Validate a lesson's tests both ways, as an instructor does after adding an exercise.
+
+The reference solutions must earn full marks, the untouched student copy must
+earn nothing, and each realistic wrong answer must fail exactly the tests that
+should catch it, costing only its own exercise's points. Wrong answers live in a
+folder with a ``mistakes.toml`` that describes them (see ``tests/fixtures/``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from tfrs_course.grading.batch import grade_folder
+from tfrs_course.grading.runner import exercise_points
+from tfrs_course.lessons import solution_source, student_copy_with_answers, write_notebook
+
+SOLVED, UNTOUCHED = "solution", "untouched"
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A realistic wrong answer and what it must cost.
+
+    Attributes:
+        name: its name in ``mistakes.toml``.
+        exercise: the exercise it answers.
+        answer: the file holding the answer cell's code.
+        failing_tests: the tests of that exercise that must fail (the others must pass).
+        symptom: words its feedback must contain (from a visible test's hint).
+        submission: the notebook it is graded in; several mistakes of different
+            exercises may share one.
+    """
+
+    name: str
+    exercise: str
+    answer: Path
+    failing_tests: frozenset[str]
+    symptom: str
+    submission: str
+
+
+def load_mistakes(folder: Path) -> dict[str, Mistake]:
+    """The mistakes described in ``folder/mistakes.toml``."""
+    described = tomllib.loads((folder / "mistakes.toml").read_text())
+    return {
+        name: Mistake(
+            name=name,
+            exercise=entry["exercise"],
+            answer=folder / entry["answer"],
+            failing_tests=frozenset(entry["failing_tests"]),
+            symptom=entry["symptom"],
+            submission=entry.get("submission", name),
+        )
+        for name, entry in described.items()
+    }
+
+
+def solved_copy(lesson: str, wrong: dict[str, Path] | None = None) -> nbformat.NotebookNode:
+    """The student copy with every exercise solved, except ``wrong``: exercise -> answer file."""
+    answers = {exercise: solution_source(lesson, exercise) for exercise in exercise_points(lesson)}
+    for exercise, path in (wrong or {}).items():
+        answers[exercise] = path.read_text()
+    return student_copy_with_answers(lesson, answers)
+
+
+def validation_class(lesson: str, mistakes: dict[str, Mistake]) -> dict[str, nbformat.NotebookNode]:
+    """Student id -> notebook: the solution, the untouched copy, and one per mistake submission."""
+    notebooks = {SOLVED: solved_copy(lesson), UNTOUCHED: student_copy_with_answers(lesson, {})}
+    submissions: dict[str, dict[str, Path]] = {}
+    for mistake in mistakes.values():
+        wrong = submissions.setdefault(mistake.submission, {})
+        if mistake.exercise in wrong:
+            raise ValueError(f"{mistake.submission!r} has two mistakes for {mistake.exercise!r}")
+        wrong[mistake.exercise] = mistake.answer
+    for submission, wrong in submissions.items():
+        notebooks[submission] = solved_copy(lesson, wrong)
+    return notebooks
+
+
+@dataclass
+class GradedClass:
+    """What the batch grader wrote for a class: grades.csv rows, feedback and results."""
+
+    lesson: str
+    out: Path
+    rows: dict[str, dict[str, str]]
+
+    def score(self, student: str, exercise: str) -> float:
+        return float(self.rows[student][exercise])
+
+    def feedback(self, student: str) -> str:
+        return (self.out / student / self.lesson / "feedback.md").read_text()
+
+    def results(self, student: str) -> dict:
+        return json.loads((self.out / student / self.lesson / "results.json").read_text())
+
+
+def grade_class(lesson: str, notebooks: dict[str, nbformat.NotebookNode], workdir: Path, **options) -> GradedClass:
+    """Write the notebooks in nbgrader's layout under ``workdir`` and grade them with the batch grader."""
+    submitted, out = workdir / "submitted", workdir / "graded"
+    for student, notebook in notebooks.items():
+        write_notebook(notebook, submitted / student / lesson / f"{lesson}.ipynb")
+    grade_folder(submitted, out, progress=False, **options)
+    with open(out / "grades.csv", newline="") as stream:
+        rows = {row["student_id"]: row for row in csv.DictReader(stream)}
+    return GradedClass(lesson, out, rows)
+
+
+def failed_tests(graded: GradedClass, student: str, exercise: str) -> tuple[set[str], float]:
+    """The tests of one exercise that failed for a student, and the points they were worth."""
+    tests = [test for test in graded.results(student)["tests"] if test["name"].split(": ", 1)[0] == exercise]
+    failed = [test for test in tests if test["status"] == "failed"]
+    return {test["name"].split(": ", 1)[1] for test in failed}, sum(test["max_score"] for test in failed)
