@@ -35,6 +35,8 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check tfrs_course autograder tests solutions lessons
 
 test: $(INSTALLED) lint
+	# Build the offline twin once, before parallel tests would race to build it.
+	$(BIN)/tfrs-course data synth
 	$(BIN)/python -m pytest
 
 lab: $(INSTALLED)

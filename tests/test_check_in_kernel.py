@@ -9,6 +9,9 @@ import pytest
 from tfrs_course.lessons import solution_source, student_copy_with_answers
 from tfrs_course.notebooks import execute_notebook
 
+# Its tests share one expensive module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("check-in-kernel")
+
 LESSON = "01_baseline_metrics"
 FIXTURES = Path(__file__).parent / "fixtures" / "lesson01"
 

@@ -22,6 +22,9 @@ import pytest
 from tfrs_course.grading.batch import grade_folder
 from tfrs_course.lessons import solution_source, student_copy_with_answers
 
+# Its tests share one expensive module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("colab")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "babyshop"
 LESSON = "01_baseline_metrics"

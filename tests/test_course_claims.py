@@ -15,6 +15,9 @@ from tfrs_course import records
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.lessons import lesson_names
 
+# Its tests share one expensive module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("demo")
+
 POPULARITY, ID_MODEL, CONTENT, HYBRID = "Most popular 100 items", "ID embeddings", "Content-based", "Hybrid"
 
 

@@ -24,6 +24,9 @@ from tfrs_course.grading.isolated import Limits
 from tfrs_course.grading.sandbox import SandboxConfig, sandbox_capabilities
 from tfrs_course.lessons import solution_source, student_copy_with_answers, write_notebook
 
+# Its tests share one expensive module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("hardened")
+
 LESSON = "01_baseline_metrics"
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
 FULL = {"select_top_users": 4.0, "most_popular_items": 3.0, "top_k_accuracy": 5.0}
@@ -49,7 +52,8 @@ REASONS = {
     "monkeypatch": "expected:",
     "read_reference": "found nothing to copy",
     "forge_results": "expected:",
-    "detects_grading": "tests cannot use",
+    # Nothing in the worker gives grading away, so it takes its "not graded" branch.
+    "detects_grading": "expected:",
 }
 
 # What the honest part of an answer earns: these two return 0.0 for every k, which is

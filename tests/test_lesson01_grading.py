@@ -23,6 +23,9 @@ from tfrs_course.grading.validation import (
 )
 from tfrs_course.lessons import write_notebook
 
+# Its tests share one expensive module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("lesson01")
+
 LESSON = "01_baseline_metrics"
 FIXTURES = Path(__file__).parent / "fixtures" / "lesson01"
 REPO = Path(__file__).resolve().parents[1]

@@ -24,7 +24,13 @@ from tfrs_course.lessons import lesson_names
 FIXTURES = Path(__file__).parent / "fixtures"
 LESSONS = [lesson for lesson in lesson_names() if (FIXTURES / f"lesson{lesson[:2]}" / "mistakes.toml").is_file()]
 MISTAKES = {lesson: load_mistakes(FIXTURES / f"lesson{lesson[:2]}") for lesson in LESSONS}
-CASES = [(lesson, name) for lesson in LESSONS for name in sorted(MISTAKES[lesson])]
+# A lesson's tests share its graded class: keep them on one xdist worker.
+BY_LESSON = [pytest.param(lesson, marks=pytest.mark.xdist_group(lesson)) for lesson in LESSONS]
+CASES = [
+    pytest.param(lesson, name, marks=pytest.mark.xdist_group(lesson))
+    for lesson in LESSONS
+    for name in sorted(MISTAKES[lesson])
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,7 @@ def test_every_lesson_is_validated():
     assert LESSONS == lesson_names()
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
+@pytest.mark.parametrize("lesson", BY_LESSON)
 def test_solutions_score_full_marks(graded, lesson):
     result = graded(lesson)
     maximum = _maximum(lesson)
@@ -57,7 +63,7 @@ def test_solutions_score_full_marks(graded, lesson):
     assert float(result.rows[SOLVED]["total"]) == float(result.rows[SOLVED]["max_score"]) == sum(maximum.values())
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
+@pytest.mark.parametrize("lesson", BY_LESSON)
 def test_untouched_stubs_score_zero_on_every_exercise(graded, lesson):
     result = graded(lesson)
     assert {exercise: result.score(UNTOUCHED, exercise) for exercise in _maximum(lesson)} == dict.fromkeys(
@@ -77,7 +83,7 @@ def test_mistake_costs_exactly_its_exercises_points(graded, lesson, name):
     assert mistake.symptom in result.feedback(mistake.submission)
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
+@pytest.mark.parametrize("lesson", BY_LESSON)
 def test_each_submission_loses_points_only_in_exercises_it_gets_wrong(graded, lesson):
     result = graded(lesson)
     maximum = _maximum(lesson)

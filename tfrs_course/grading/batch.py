@@ -199,21 +199,12 @@ def _is_current(out: Path, submission: Submission) -> bool:
     ) == tests_fingerprint(submission.lesson)
 
 
-_job_slot = 0
-
-
-def _job_initializer(counter) -> None:
-    """Give each parallel job its own slot, hence its own unprivileged uid for workers."""
-    global _job_slot
+def _job_initializer() -> None:
     import tfrs_course  # noqa: F401 - legacy Keras before the reference solutions import TensorFlow
-
-    with counter.get_lock():
-        _job_slot = counter.value
-        counter.value += 1
 
 
 def _grade_in_job(submission: Submission, limits: Limits) -> dict:
-    return grade_submission(submission, _limits_for_slot(limits, [], _job_slot)).to_json()
+    return grade_submission(submission, limits).to_json()
 
 
 def grade_folder(
@@ -249,7 +240,7 @@ def grade_folder(
     pending = [submission for submission in submissions if not _is_current(out, submission)]
     skipped = len(submissions) - len(pending)
 
-    limits = _limits_for_slot(limits, hidden, 0)
+    limits = replace(limits, sandbox=replace(limits.sandbox, hide=[*limits.sandbox.hide, *hidden]))
     with tqdm(total=len(pending), desc="grading", unit="notebook", disable=not progress) as bar:
         if jobs <= 1:
             for submission in pending:
@@ -257,8 +248,7 @@ def grade_folder(
                 bar.update(1)
         else:
             context = multiprocessing.get_context("spawn")
-            counter = context.Value("i", 0)
-            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer, (counter,)) as pool:
+            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer) as pool:
                 futures = [pool.submit(_grade_in_job, submission, limits) for submission in pending]
                 for future in concurrent.futures.as_completed(futures):
                     _save(out, LessonGrade.from_json(future.result()))
@@ -272,11 +262,6 @@ def grade_folder(
         lines.append(f"{len(failed)} could not be graded (scored 0; see the error column):")
         lines += [f"  {grade.student}/{grade.lesson}: {grade.error.splitlines()[0]}" for grade in failed]
     return "\n".join(lines + problems)
-
-
-def _limits_for_slot(limits: Limits, hidden: list[str], slot: int) -> Limits:
-    sandbox = replace(limits.sandbox, hide=[*limits.sandbox.hide, *hidden], slot=slot)
-    return replace(limits, sandbox=sandbox)
 
 
 def _save(out: Path, grade: LessonGrade) -> None:

@@ -11,9 +11,12 @@ Always:
 When started as root on Linux, also:
 - new mount, network and PID namespaces: no network but an unconfigured
   loopback; when the worker exits, every process it started dies with it;
-- a fresh, empty ``/tmp`` and ``/dev/shm``, and empty folders mounted over the
-  paths the grader names (solutions, autograder tests, submissions, results);
-- the worker runs as an unprivileged uid of its own (61000 + its job slot).
+- a fresh, empty ``/tmp`` and ``/dev/shm``; home folders, ``/work``, ``/opt`` and
+  the like, and the checkout holding the kit, replaced by empty folders that hold
+  only the interpreter, the virtualenv and the kit's package; and empty folders
+  over the paths the grader names (solutions, autograder tests, submissions,
+  results), for when those lie inside what the worker needs;
+- the worker runs as an unprivileged uid of its own, used by no other process.
 
 Without root these steps are skipped (an ordinary user cannot create them
 here); the worker then runs as the grading user, still in its own process with
@@ -36,8 +39,14 @@ CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-# Unprivileged ids with no login and no files on the system: 61000 + the job's slot.
-FIRST_WORKER_UID = 61000
+# Where people and programs keep files. The worker sees none of it but the
+# interpreter, the virtualenv and the kit's package (and the checkout holding the kit
+# is covered too, wherever it is).
+COVERED_FOLDERS = ("/home", "/root", "/work", "/srv", "/mnt", "/media", "/opt", "/var/tmp", "/builds")
+# Each worker gets an unprivileged uid of its own, with no login and no files on the
+# system: this base plus the launcher's pid, which no other live process has. So one
+# worker's fork bomb cannot use up another worker's process limit.
+WORKER_UID_BASE = 100_000
 NO_GROUP = 65534
 
 
@@ -52,9 +61,6 @@ class SandboxConfig:
         max_processes: process (and thread) limit, enforced for the unprivileged user.
         max_file_bytes: largest file the worker may write.
         isolate: use namespaces and drop privileges when running as root.
-        slot: which parallel grading job this is; each job gets its own
-            unprivileged uid, so one job's fork bomb cannot use up another's
-            process limit.
     """
 
     hide: list[str] = field(default_factory=list)
@@ -63,7 +69,6 @@ class SandboxConfig:
     max_processes: int = 256
     max_file_bytes: int = 64 * 1024**2
     isolate: bool = True
-    slot: int = 0
 
 
 def sandbox_capabilities() -> dict[str, bool]:
@@ -110,33 +115,39 @@ def _first_closed_ancestor(path: Path) -> Path | None:
     return closed
 
 
-def _keep_reachable(paths: list[Path], holding: Path) -> None:
-    """Let the unprivileged user reach ``paths`` (the interpreter) under a closed home folder.
+def _outermost(folders: set[Path]) -> set[Path]:
+    return {folder for folder in folders if not any(other in folder.parents for other in folders)}
 
-    A tmpfs with mode 755 replaces each closed folder, and each needed subtree is
-    bind-mounted back into it; nothing else of the closed folder stays visible.
+
+def _expose_only(needed: list[Path], covered: list[Path], holding: Path) -> None:
+    """Replace each covered folder with an empty one that holds only the needed paths.
+
+    Each covered folder (and each folder on the way to a needed path that other
+    users cannot enter) is replaced by an empty tmpfs; each needed path under it
+    is bind-mounted back. So the worker reaches its interpreter, its virtualenv
+    and the kit, and nothing else kept there: not this checkout's solutions, nor
+    another checkout's, nor anyone's home.
     """
+    covers = {folder for folder in covered if folder.is_dir()}
+    covers |= {closed for path in needed if (closed := _first_closed_ancestor(path)) is not None}
+    covers = _outermost(covers)
     kept: list[tuple[Path, Path]] = []
-    closed_folders: set[Path] = set()
-    for needed in dict.fromkeys(paths):
-        closed = _first_closed_ancestor(needed)
-        if closed is None:
-            continue
-        keep = holding / str(len(kept))
-        keep.mkdir()
-        _mount(str(needed), str(keep), None, MS_BIND | MS_REC)
-        kept.append((needed, keep))
-        closed_folders.add(closed)
-    for closed in closed_folders:
-        _mount("tmpfs", str(closed), "tmpfs", 0, "mode=755,size=1m")
-    for needed, keep in kept:
-        needed.mkdir(parents=True, exist_ok=True)
-        _mount(str(keep), str(needed), None, MS_BIND | MS_REC)
+    for path in dict.fromkeys(needed):
+        if any(cover == path or cover in path.parents for cover in covers):
+            keep = holding / str(len(kept))
+            keep.mkdir()
+            _mount(str(path), str(keep), None, MS_BIND | MS_REC)
+            kept.append((path, keep))
+    for cover in covers:
+        _mount("tmpfs", str(cover), "tmpfs", 0, "mode=755,size=1m")
+    for path, keep in kept:
+        path.mkdir(parents=True, exist_ok=True)
+        _mount(str(keep), str(path), None, MS_BIND | MS_REC)
 
 
 def _isolate(config: SandboxConfig) -> int:
     """Namespaces, mounts and the unprivileged user. Returns the uid the worker runs as."""
-    uid = FIRST_WORKER_UID + config.slot
+    uid = WORKER_UID_BASE + os.getpid()
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
     # The first child is PID 1 of the new PID namespace: when it exits, the kernel
     # kills every process it left behind (a fork bomb's included).
@@ -148,8 +159,12 @@ def _isolate(config: SandboxConfig) -> int:
     holding = Path("/dev/shm") / f"tfrs-course-keep-{os.getpid()}-{os.getppid()}"
     _mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=700,size=1m")
     holding.mkdir()
-    interpreter = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()]
-    _keep_reachable(interpreter, holding)
+    kit = Path(__file__).resolve().parents[1]
+    needed = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), kit]
+    covered = [Path(folder) for folder in COVERED_FOLDERS]
+    if (kit.parent / "pyproject.toml").is_file():
+        covered.append(kit.parent.parent)  # a checkout: hide it and its siblings (other checkouts)
+    _expose_only(needed, covered, holding)
     for secret in config.hide:
         if Path(secret).exists():
             _mount("tmpfs", secret, "tmpfs", 0, "mode=000,size=4k")
