@@ -34,8 +34,8 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check tfrs_course autograder tests solutions lessons
 
+# The offline twin is built once, before the parallel tests would race to build it.
 test: $(INSTALLED) lint
-	# Build the offline twin once, before parallel tests would race to build it.
 	$(BIN)/tfrs-course data synth
 	$(BIN)/python -m pytest
 
