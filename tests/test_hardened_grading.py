@@ -79,6 +79,8 @@ def hostile_class(tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     _write(submitted, "honest", student_copy_with_answers(LESSON, _answers()))
     for fixture in sorted(HOSTILE.glob("*.py")):
+        if fixture.stem == "fork_bomb" and not AS_ROOT:
+            continue  # without the root-run sandbox's process cap it would load the machine
         answer = fixture.read_text()
         _write(submitted, fixture.stem, student_copy_with_answers(LESSON, _answers(top_k_accuracy=answer)))
     # A conftest.py and a sitecustomize.py shipped next to a notebook must change nothing.
@@ -99,7 +101,17 @@ def _scores(row) -> dict[str, float]:
     return {exercise: float(row[exercise]) for exercise in FULL}
 
 
-@pytest.mark.parametrize("fixture", sorted(REASONS))
+# Only the root-run sandbox hides other files and caps the worker's own processes.
+NEEDS_ROOT = {"read_reference", "forge_results", "fork_bomb"}
+HOSTILE_CASES = [
+    pytest.param(name, marks=pytest.mark.skipif(not AS_ROOT, reason="needs the root-run sandbox"))
+    if name in NEEDS_ROOT
+    else name
+    for name in sorted(REASONS)
+]
+
+
+@pytest.mark.parametrize("fixture", HOSTILE_CASES)
 def test_hostile_answer_earns_nothing_and_costs_nothing_else(hostile_class, fixture):
     _, out, rows, _ = hostile_class
     honest_part = HONEST_POINTS.get(fixture, 0.0)

@@ -285,7 +285,8 @@ def solution_source(lesson: str, exercise: str) -> str:
     master = nbformat.read(paths.solutions_dir() / lesson / f"{lesson}.ipynb", as_version=4)
     for cell in master.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise:
-            return "\n".join(line for line in cell.source.splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+            markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+            return "\n".join(line for line in cell.source.splitlines() if not line.strip().startswith(markers))
     raise KeyError(f"{lesson} has no answer cell {exercise!r}")
 
 
