@@ -8,12 +8,11 @@ each k and (where measured) train accuracy. :func:`comparison_table` joins them.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from tfrs_course.files import write_text_atomically
 from tfrs_course.paths import default_data_dir
 
 KS = (1, 5, 10, 50, 100)
@@ -53,11 +52,7 @@ def save_results(
     folder = results_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lesson}.json"
-    # Write then rename, so a reader never sees half a file.
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{lesson}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(record, stream, indent=2)
-    os.replace(temporary, target)
+    write_text_atomically(target, json.dumps(record, indent=2))
     return target
 
 

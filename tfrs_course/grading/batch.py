@@ -24,10 +24,9 @@ import concurrent.futures
 import csv
 import functools
 import hashlib
+import io
 import json
 import multiprocessing
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from tqdm.auto import tqdm
 
 from tfrs_course import __version__, paths
 from tfrs_course import lessons as course_lessons
+from tfrs_course.files import write_text_atomically
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
 from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
 from tfrs_course.grading.runner import (
@@ -267,10 +267,10 @@ def grade_folder(
 def _save(out: Path, grade: LessonGrade) -> None:
     folder = out / grade.student / grade.lesson
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "feedback.md", feedback_markdown(grade))
-    _atomic_write(folder / "results.json", json.dumps(gradescope_results(grade), indent=2))
+    write_text_atomically(folder / "feedback.md", feedback_markdown(grade))
+    write_text_atomically(folder / "results.json", json.dumps(gradescope_results(grade), indent=2))
     # The record goes last: its presence means the submission is completely done.
-    _atomic_write(folder / RESULT_FILE, json.dumps(grade.to_json(), indent=1))
+    write_text_atomically(folder / RESULT_FILE, json.dumps(grade.to_json(), indent=1))
 
 
 def _load(out: Path, submission: Submission) -> LessonGrade | None:
@@ -318,12 +318,11 @@ def write_grades_csv(grades: list[LessonGrade], path: Path) -> None:
         row["error"] = grade.error.splitlines()[0] if grade.error else ""
         rows.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".grades.", suffix=".tmp")
-    with os.fdopen(handle, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, path)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomically(path, table.getvalue())
 
 
 def feedback_markdown(grade: LessonGrade) -> str:
@@ -371,10 +370,3 @@ def gradescope_results(grade: LessonGrade) -> dict:
     if grade.error:
         document["output"] = f"Your notebook could not be graded: {grade.error}"
     return document
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
