@@ -38,9 +38,6 @@ from tfrs_course.data.download import (
 )
 from tfrs_course.data.schema import FILE_NAMES
 
-# CI clones the project next to shared/, so the reference data is ../shared/babyshop.
-SHARED_BABYSHOP = Path(__file__).resolve().parents[1].parent / "shared" / "babyshop"
-
 # Values copied from shared/babyshop/README.md; a test below also parses the README.
 README_BLOB_IDS = {
     "item_info.csv": "e27ed410e5819b560daaef40eea80ceb14f41552",
@@ -54,14 +51,6 @@ README_SIZES = {"item_info.csv": 3826761, "user_info.csv": 1089689}
 TIMEOUT = 0.5
 FAST = {"timeout": TIMEOUT, "progress": False, "backoff": 0.01}
 
-
-@pytest.fixture
-def babyshop_dir() -> Path:
-    if not SHARED_BABYSHOP.is_dir():
-        pytest.skip(
-            f"reference data folder {SHARED_BABYSHOP} is absent (expected next to the repo)"
-        )
-    return SHARED_BABYSHOP
 
 
 # --- a small, scriptable HTTP server ----------------------------------------------------------

@@ -15,9 +15,6 @@ import pytest
 
 from tfrs_course.data.schema import FILE_NAMES, SCHEMAS, DataValidationError, read_table
 
-# CI clones the project next to shared/, so the reference data is ../shared/babyshop.
-SHARED_BABYSHOP = Path(__file__).resolve().parents[1].parent / "shared" / "babyshop"
-
 HEADERS = {table: ",".join(schema.column_names) for table, schema in SCHEMAS.items()}
 
 # A few valid rows per table; each case below damages one of them.
@@ -40,14 +37,6 @@ VALID_ROWS = {
     ],
 }
 
-
-@pytest.fixture
-def babyshop_dir() -> Path:
-    if not SHARED_BABYSHOP.is_dir():
-        pytest.skip(
-            f"reference data folder {SHARED_BABYSHOP} is absent (expected next to the repo)"
-        )
-    return SHARED_BABYSHOP
 
 
 def write_csv(folder: Path, table: str, lines: list[str], header: str | None = None) -> Path:
