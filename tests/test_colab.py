@@ -19,8 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tfrs_course import colab as colab_setting
 from tfrs_course.grading.batch import grade_folder
-from tfrs_course.lessons import solution_source, student_copy_with_answers
+from tfrs_course.lessons import origin_repository, solution_source, student_copy_with_answers
 
 # Its tests share one expensive module fixture: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("colab")
@@ -32,8 +33,10 @@ EXERCISES = ("select_top_users", "most_popular_items", "top_k_accuracy")
 
 
 def _setup_cell_source() -> str:
+    """The folded "Colab only" cell, then the lesson's setup cell, as a student runs them."""
     notebook = nbformat.read(REPO / "lessons" / LESSON / f"{LESSON}.ipynb", as_version=4)
-    return next(cell.source for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    cells = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source for cell in notebook.cells}
+    return f"{cells['colab_setup']}\n{cells['setup']}"
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +158,77 @@ def test_a_notebook_downloaded_from_colab_is_graded_unchanged(tmp_path):
     assert row.startswith("workshop_guest,01_baseline_metrics,4,3,5,12,12"), row
 
 
-def test_every_lesson_starts_with_a_badge_and_one_setup_cell():
+def test_every_lesson_opens_with_its_own_code_and_a_folded_colab_cell():
     for path in sorted((REPO / "lessons").glob("*/*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
-        assert "colab.research.google.com" in notebook.cells[0].source, path
+        assert notebook.cells[0].id == "colab-badge", path
         code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-        assert code_cells[0].metadata["nbgrader"]["grade_id"] == "setup", path
-        assert 'os.environ["TF_USE_LEGACY_KERAS"] = "1"' in code_cells[0].source, path
+        colab_cell, setup_cell = code_cells[:2]
+        assert colab_cell.source.startswith("#@title Colab only"), path
+        assert colab_cell.metadata["jupyter"]["source_hidden"] and colab_cell.metadata["cellView"] == "form", path
+        assert colab_cell.metadata["nbgrader"]["locked"], path
+        assert setup_cell.metadata["nbgrader"]["grade_id"] == "setup", path
+        # The first code a student reads is the lesson's: no pip or subprocess in the setup cell.
+        assert "pip" not in setup_cell.source and "subprocess" not in setup_cell.source, path
+        assert "import tfrs_course" in setup_cell.source, path
         assert os.path.basename(path).startswith(path.parent.name)
+
+
+def test_the_colab_cell_does_nothing_outside_colab():
+    source = colab_setting.colab_cell_source(colab_setting.Repository("https://github.com/someone/course", "main"))
+    completed = subprocess.run(
+        [sys._base_executable, "-I", "-c", source], capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert completed.returncode == 0 and completed.stdout == "" and completed.stderr == "", completed
+
+
+def test_repository_addresses_in_https_and_ssh_form():
+    for address in (
+        "https://github.com/someone/course",
+        "https://github.com/someone/course.git",
+        "git@github.com:someone/course.git",
+        "ssh://git@github.com/someone/course.git",
+    ):
+        assert colab_setting.github_https_url(address) == "https://github.com/someone/course", address
+    for address in ("https://gitlab.com/someone/course", "course", "https://github.com/someone"):
+        with pytest.raises(ValueError, match="not a GitHub repository"):
+            colab_setting.github_https_url(address)
+
+
+def test_badge_and_colab_cell_follow_the_repository_setting(tmp_path):
+    setting = tmp_path / "repository.toml"
+    colab_setting.save_repository(colab_setting.Repository("https://github.com/someone/course", "spring-2027"), setting)
+    repository = colab_setting.load_repository(setting)
+    assert repository == colab_setting.Repository("https://github.com/someone/course", "spring-2027")
+    badge = colab_setting.badge_markdown(LESSON, repository)
+    assert (
+        f"colab.research.google.com/github/someone/course/blob/spring-2027/lessons/{LESSON}/{LESSON}.ipynb" in badge
+    )
+    assert "git+https://github.com/someone/course@spring-2027" in colab_setting.colab_cell_source(repository)
+
+
+def test_a_placeholder_setting_says_so_instead_of_linking_nowhere(tmp_path):
+    placeholder = colab_setting.Repository("", "main")
+    badge = colab_setting.badge_markdown(LESSON, placeholder)
+    assert "colab.research.google.com" not in badge and "has not been set yet" in badge
+    source = colab_setting.colab_cell_source(placeholder)
+    assert "git+" not in source
+    # In "Colab" (the marker set) without the kit, the cell stops with a plain message, not a pip error.
+    completed = subprocess.run(
+        [sys._base_executable, "-I", "-c", source], capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "COLAB_RELEASE_TAG": "simulated", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert completed.returncode != 0
+    assert "This copy of the course has no GitHub address set" in completed.stderr, completed.stderr
+
+
+def test_set_repository_defaults_to_the_origin_remote(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    with pytest.raises(ValueError, match="no git remote named origin"):
+        origin_repository(tmp_path)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "git@github.com:someone/course.git"], check=True)
+    assert origin_repository(tmp_path) == "https://github.com/someone/course"
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "set-url", "origin", "https://example.org/course.git"], check=True)
+    with pytest.raises(ValueError, match="not a GitHub repository"):
+        origin_repository(tmp_path)

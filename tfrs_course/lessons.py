@@ -5,8 +5,9 @@ jupytext "percent" script that reads well in review. Authoring tags on its cells
 say what they are:
 
 - ``setup``: the first code cell; grading runs the instructor's copy of it. The
-  build puts the Colab set-up code (:mod:`tfrs_course.colab`) at its top and an
-  "Open in Colab" badge above the lesson.
+  build puts a folded "Colab only" cell (:mod:`tfrs_course.colab`) just before
+  it and an "Open in Colab" badge above the lesson, so the first code a student
+  reads is the lesson's own.
 - ``parameters``: values that tests and the demo may override.
 - ``answer:<exercise>``: the student writes this cell; solution code sits between
   ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
@@ -34,7 +35,14 @@ from pathlib import Path
 import nbformat
 
 from tfrs_course import paths
-from tfrs_course.colab import badge_markdown, bootstrap_source
+from tfrs_course.colab import (
+    Repository,
+    badge_markdown,
+    colab_cell_source,
+    github_https_url,
+    load_repository,
+    save_repository,
+)
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.runner import exercise_points
 
@@ -105,7 +113,7 @@ def build_master(lesson: str, solutions: Path | None = None) -> nbformat.Noteboo
             raise LessonBuildError(f"{where}: one authoring tag per cell, got {tags}")
         if role == "setup":
             has_setup = True
-            cell.source = f"{bootstrap_source()}\n{cell.source}"
+            colab_position = position - 1
             cell.metadata["nbgrader"] = _nbgrader("setup", locked=True)
             cell.id = "setup"
         elif role == "parameters":
@@ -142,12 +150,25 @@ def build_master(lesson: str, solutions: Path | None = None) -> nbformat.Noteboo
     missing_tests = sorted(set(points) - answers)
     if missing_tests:
         raise LessonBuildError(f"{script}: autograder tests exist for exercises with no answer cell: {missing_tests}")
-    badge = nbformat.v4.new_markdown_cell(badge_markdown(lesson))
+    repository = load_repository()
+    notebook.cells.insert(colab_position, _colab_cell(repository))
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(lesson, repository))
     badge.id = "colab-badge"
     notebook.cells.insert(0, badge)
     notebook.metadata.pop("jupytext", None)
     notebook.nbformat, notebook.nbformat_minor = 4, 5
     return notebook
+
+
+def _colab_cell(repository: Repository) -> nbformat.NotebookNode:
+    """The folded "Colab only" cell; locked, so grading always uses the instructor's copy."""
+    cell = nbformat.v4.new_code_cell(colab_cell_source(repository))
+    cell.id = "colab-setup"
+    # JupyterLab and Colab each fold the cell by their own metadata.
+    cell.metadata["jupyter"] = {"source_hidden": True}
+    cell.metadata["cellView"] = "form"
+    cell.metadata["nbgrader"] = _nbgrader("colab_setup", locked=True)
+    return cell
 
 
 def _test_cell_source(exercise: str, hidden: bool) -> str:
@@ -312,3 +333,37 @@ def student_copy_with_answers(lesson: str, answers: dict[str, str]) -> nbformat.
     if remaining:
         raise KeyError(f"{lesson} has no answer cells for {sorted(remaining)}")
     return student
+
+
+def origin_repository(course: Path | None = None) -> str:
+    """The ``origin`` remote of the checkout, as ``https://github.com/OWNER/NAME``.
+
+    Raises:
+        ValueError: there is no ``origin`` remote, or it is not on GitHub.
+    """
+    course = course or paths.course_root()
+    completed = subprocess.run(
+        ["git", "-C", str(course), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise ValueError(f"{course} has no git remote named origin; give the repository's GitHub address")
+    return github_https_url(completed.stdout.strip())
+
+
+def set_repository(url: str | None = None, branch: str | None = None) -> Repository:
+    """Point the Colab badges and set-up cells at a GitHub repository, then rebuild the lessons.
+
+    Args:
+        url: a GitHub address (https or ssh form); default: the checkout's ``origin`` remote.
+        branch: the branch Colab opens; default: the one already set.
+
+    Returns:
+        The new setting.
+    """
+    current = load_repository()
+    repository = Repository(
+        url=github_https_url(url) if url else origin_repository(), branch=branch or current.branch
+    )
+    save_repository(repository)
+    build()
+    return repository
