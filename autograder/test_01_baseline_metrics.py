@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading.assertions import Hint, student_call
 
 
 def _interactions(user_ids, item_ids):
@@ -25,28 +26,43 @@ def _random_interactions(seed, n_rows, n_users, n_items):
 
 def _compare(student, reference, function, *args, hint, **kwargs):
     expected = reference.call(function, *args, **kwargs)
-    got = student.call(function, *args, **kwargs)
+    got = student_call(student, function, *args, hint=hint, **kwargs)
     expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint)
+
+
+# Ties, laid out so that three orders differ: the order the ids first appear in
+# ("9", "10", "-3"), their numeric order (-3 < 9 < 10) and their text order
+# ("-3" < "10" < "9"). Only the text order is right, as the lesson says.
+TIED_IDS = ["9", "10", "-3"]
+
+
+def _tied_table(column):
+    """One id with three rows, then three ids with two rows each, then one with one row."""
+    ids = ["7", "7", "7", *TIED_IDS, *TIED_IDS, "100"]
+    others = [f"x{i}" for i in range(len(ids))]
+    return _interactions(ids, others) if column == "user_no" else _interactions(others, ids)
 
 
 # --- select_top_users ------------------------------------------------------------
 
-ORDER_HINT = "Sort by count, largest first, then by user_no ascending for ties; return a list of str."
+TOP_USERS_HINT = Hint(
+    "Rank users by their number of rows, largest first; among users with equal counts, the smaller id "
+    "in text order comes first (ids are text: '-3' < '10' < '9'), never the order they happen to appear "
+    "in, and never their value as numbers. Return a list of str.",
+    code="Count rows per user with groupby (or value_counts), then sort on two keys at once: the count "
+    "descending and the id ascending (sort_values takes a list of columns and a list for `ascending`).",
+)
 
 
 @graded("select_top_users", points=1)
 def test_select_top_users_small_table(student, reference):
     train = _interactions(["u1", "u2", "u2", "u3", "u3", "u3"], ["a", "a", "b", "a", "b", "c"])
-    _compare(student, reference, "select_top_users", train, 2, hint=ORDER_HINT)
+    _compare(student, reference, "select_top_users", train, 2, hint=TOP_USERS_HINT)
 
 
 @graded("select_top_users", points=1)
-def test_select_top_users_breaks_ties_by_id(student, reference):
-    train = _interactions(["30", "3", "-12", "3", "30", "-12", "7"], list("abcdefg"))
-    _compare(
-        student, reference, "select_top_users", train, 2,
-        hint="Three users have two rows each: keep the two smallest ids in text order ('-12' < '3' < '30').",
-    )  # fmt: skip
+def test_select_top_users_breaks_ties_by_id_as_text(student, reference):
+    _compare(student, reference, "select_top_users", _tied_table("user_no"), 3, hint=TOP_USERS_HINT)
 
 
 @graded("select_top_users", points=1, hidden=True)
@@ -59,14 +75,16 @@ def test_select_top_users_n_larger_than_users(student, reference):
 def test_select_top_users_random_tables(student, reference):
     for seed in range(3):
         train = _random_interactions(seed, n_rows=400, n_users=60, n_items=40)
-        _compare(student, reference, "select_top_users", train, 25, hint=ORDER_HINT)
+        _compare(student, reference, "select_top_users", train, 25, hint=TOP_USERS_HINT)
 
 
 # --- most_popular_items ------------------------------------------------------------
 
-POPULAR_HINT = (
-    "The most popular item comes first: sort counts in descending order, then item_no ascending. "
-    "If your list starts with the rarest items, the sort is ascending."
+POPULAR_HINT = Hint(
+    "The most popular item comes first: order items by their number of rows, largest first (if your "
+    "list starts with the rarest items, the sort is ascending); among equal counts, the smaller id in "
+    "text order comes first ('-3' < '10' < '9'), not the order of appearance or the numeric value.",
+    code="Count rows per item, then sort on the count descending and the item id ascending together.",
 )
 
 
@@ -74,6 +92,11 @@ POPULAR_HINT = (
 def test_most_popular_items_small_table(student, reference):
     train = _interactions(["u1", "u2", "u3", "u1", "u2", "u1"], ["a", "a", "a", "b", "b", "c"])
     _compare(student, reference, "most_popular_items", train, 2, hint=POPULAR_HINT)
+
+
+@graded("most_popular_items", points=1)
+def test_most_popular_items_breaks_ties_by_id_as_text(student, reference):
+    _compare(student, reference, "most_popular_items", _tied_table("item_no"), 3, hint=POPULAR_HINT)
 
 
 @graded("most_popular_items", points=1, hidden=True)
@@ -91,17 +114,21 @@ def test_most_popular_items_random_tables(student, reference):
 
 # --- top_k_accuracy ------------------------------------------------------------------
 
-ACCURACY_HINT = (
+ACCURACY_HINT = Hint(
     "For each k, a row is a hit if its true id is among its first k retrieved ids; "
-    "the accuracy is the share of rows that are hits."
+    "the accuracy is the share of rows that are hits.",
+    code="Compare the whole table with the true ids in one broadcast (true ids as a column), "
+    "then ask, per row, whether any of the first k columns matched, and average.",
 )
-ONCE_HINT = (
+ONCE_HINT = Hint(
     "A value above the expected one usually means a row with the true id twice in its list "
-    "was counted twice: count each row at most once (np.any over the first k columns)."
+    "was counted twice: a row is one hit at most, however many of its first k ids match.",
+    code="Reduce each row's first k matches with a logical 'any', not a sum.",
 )
-CUTOFF_HINT = (
-    "Check the slice: the first k columns are retrieved[:, :k], and a k longer than the list "
-    "uses the whole list. An off-by-one in k shifts every value."
+CUTOFF_HINT = Hint(
+    "Check which columns you look at: the first k columns, and the whole list when k is longer "
+    "than the list. An off-by-one in k shifts every value.",
+    code="Python slices stop before their end index: the first k columns are columns 0 to k - 1.",
 )
 
 
@@ -145,5 +172,5 @@ def test_top_k_accuracy_random_lists(student, reference):
         retrieved = rng.choice(catalogue, (rows, length))  # small catalogue: many repeats per row
         _compare(
             student, reference, "top_k_accuracy", true_ids, retrieved, [1, 5, 10, 50, 100],
-            hint=f"{ACCURACY_HINT} {ONCE_HINT}",
+            hint=ACCURACY_HINT + ONCE_HINT,
         )  # fmt: skip

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading.assertions import Hint, student_call, student_run
 from tfrs_course.grading.drivers import lesson_02 as drivers
 
 
@@ -21,9 +22,12 @@ def _embeddings(seed, rows, dim, scale=1.0):
 
 # --- in_batch_softmax_loss ---------------------------------------------------------
 
-LOSS_HINT = (
-    "scores = queries @ candidates^T (B x B); labels = the identity matrix; categorical "
-    "cross-entropy on the scores as logits (from_logits=True), summed over the B rows."
+LOSS_HINT = Hint(
+    "Every query is scored against every candidate of the batch; row i's true candidate is candidate i "
+    "and the others are its negatives. The loss is the softmax cross-entropy of each row's scores, "
+    "computed from the raw scores (logits), summed over the rows.",
+    code="A B x B score matrix from one matrix product (transpose the candidates); the identity matrix as "
+    "labels; a Keras categorical cross-entropy told that its inputs are logits, with a summing reduction.",
 )
 
 
@@ -37,20 +41,26 @@ def _tfrs_loss(queries, candidates):
 def _loss_hint(got, expected, batch_size):
     """Name the likely mistake from the value that came back."""
     if isinstance(got, float) and math.isclose(got * batch_size, expected, rel_tol=1e-4):
-        return (
+        return Hint(
             f"Your loss is the expected one divided by the batch size ({batch_size}): it is averaged "
-            "over the rows. TFRS sums the row losses: use reduction=SUM (or tf.reduce_sum)."
+            "over the rows. TFRS sums the row losses.",
+            code="Choose the loss's reduction that sums, or sum the per-row losses yourself.",
         )
     if not isinstance(got, float):
-        return "Return one number for the whole batch (a scalar tensor): the sum of the row losses."
-    return LOSS_HINT + (
-        " If the value is far off, check from_logits=True: the scores are logits, not probabilities."
+        return Hint("Return one number for the whole batch (a scalar tensor): the sum of the row losses.")
+    return LOSS_HINT + Hint(
+        "If the value is far off, the scores may have been taken for probabilities: they are logits.",
+        code="Check the loss's from_logits argument.",
     )
 
 
 def _check_loss(student, queries, candidates):
     expected = _tfrs_loss(queries, candidates)
-    got = student.run(drivers.call_loss, "in_batch_softmax_loss", queries, candidates)
+    got = student_run(
+        student, drivers.call_loss, "in_batch_softmax_loss", queries, candidates,
+        call=describe_call("in_batch_softmax_loss", queries, candidates), name="in_batch_softmax_loss",
+        hint=LOSS_HINT,
+    )  # fmt: skip
     expect_same(
         got, expected, rtol=1e-4, atol=1e-3,
         call=describe_call("in_batch_softmax_loss", queries, candidates),
@@ -83,11 +93,12 @@ def test_loss_is_stable_for_large_scores(student, reference):
 
 # --- TwoTowerModel -----------------------------------------------------------------
 
-MODEL_HINT = (
-    "train_step: under tf.GradientTape, embed the batch (self(features)) and compute "
-    "self.loss_fn(user_embeddings, item_embeddings); take the gradients with respect to "
-    "self.trainable_variables (both towers) and apply them with self.optimizer; return "
-    '{"loss": self.loss_tracker.result()} after updating the tracker.'
+MODEL_HINT = Hint(
+    "One training step: compute the loss of the batch while recording the operations, take the "
+    "gradients of that loss with respect to every trainable weight of both towers, let the optimizer "
+    "apply them, update the loss tracker and report its value.",
+    code="tf.GradientTape around the forward pass and self.loss_fn; tape.gradient over "
+    "self.trainable_variables; self.optimizer.apply_gradients; return a dict with the key 'loss'.",
 )
 
 
@@ -112,23 +123,29 @@ def _model_hint(got, towers):
     ]  # fmt: skip
     if unchanged == ["item_table"]:
         return (
-            "The item table did not change: the gradients must be taken with respect to "
-            "self.trainable_variables, which holds both towers, not only the user tower. " + MODEL_HINT
+            Hint(
+                "The item table did not change: the gradients must be taken with respect to the weights "
+                "of both towers, not only the user tower.",
+                code="The model's own trainable_variables hold both towers.",
+            )
+            + MODEL_HINT
         )
     if len(unchanged) == 2:
-        return "No weight changed: apply the gradients with self.optimizer.apply_gradients. " + MODEL_HINT
+        return Hint("No weight changed: the gradients were computed but never applied.") + MODEL_HINT
     return MODEL_HINT
 
 
 def _check_training(student, reference, towers, batches, learning_rate):
+    call = (
+        f"TwoTowerModel(...).fit() on {len(batches)} batch(es) of {len(batches[0]['user_no'])} rows, "
+        f"Adagrad({learning_rate}), from fixed initial weights"
+    )
     expected = reference.run(drivers.train_two_tower, towers, batches, learning_rate)
-    got = student.run(drivers.train_two_tower, towers, batches, learning_rate)
-    expect_same(
-        got, expected, rtol=1e-4, atol=1e-5,
-        call=f"TwoTowerModel(...).fit() on {len(batches)} batch(es) of {len(batches[0]['user_no'])} rows, "
-        f"Adagrad({learning_rate}), from fixed initial weights",
-        hint=_model_hint(got, towers),
-    )  # fmt: skip
+    got = student_run(
+        student, drivers.train_two_tower, towers, batches, learning_rate, call=call, name="TwoTowerModel",
+        hint=MODEL_HINT,
+    )
+    expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=_model_hint(got, towers))
 
 
 @graded("TwoTowerModel", points=1)
@@ -142,20 +159,23 @@ def test_one_train_step_updates_weights_like_the_reference(student, reference):
 def test_evaluation_reports_the_loss_and_changes_nothing(student, reference):
     towers = _towers(1, USERS, ITEMS, 3)
     batch = {"user_no": ["5", "13", "-71"], "item_no": ["c3", "d4", "a1"]}
+    call = "TwoTowerModel(...).evaluate() on one batch of 3 rows"
+    evaluation_hint = Hint(
+        "Evaluation computes the loss of the batch and reports it; it never changes a weight.",
+        code="test_step: no tape and no optimizer; embed, compute self.loss_fn, update the tracker, "
+        "return a dict with the key 'loss'.",
+    )
     expected = reference.run(drivers.evaluate_two_tower, towers, batch)
-    got = student.run(drivers.evaluate_two_tower, towers, batch)
+    got = student_run(
+        student, drivers.evaluate_two_tower, towers, batch, call=call, name="TwoTowerModel", hint=evaluation_hint
+    )
     changed = isinstance(got, dict) and not all(
         np.allclose(got.get(name), towers[name], atol=1e-7) for name in ("user_table", "item_table")
     )
     expect_same(
         got, expected, rtol=1e-4, atol=1e-5,
-        call="TwoTowerModel(...).evaluate() on one batch of 3 rows",
-        hint=(
-            "The weights changed during evaluation: test_step must only compute the loss, "
-            "with no tape and no optimizer step."
-            if changed
-            else 'test_step: embed the batch, compute self.loss_fn, update the tracker, return {"loss": ...}.'
-        ),
+        call=call,
+        hint=Hint("The weights changed during evaluation.") + evaluation_hint if changed else evaluation_hint,
     )  # fmt: skip
 
 
@@ -173,10 +193,11 @@ def test_several_steps_with_unknown_ids_match_the_reference(student, reference):
 
 # --- factorized_top_k_accuracy ------------------------------------------------------
 
-TOP_K_HINT = (
+TOP_K_HINT = Hint(
     "A row is a hit at k when fewer than k candidates score strictly higher than its true "
-    "item (score = dot product with the row's query): count `scores > true_score` per row, "
-    "then the share of rows with count < k."
+    "item (score = dot product with the row's query); ties count in the row's favour.",
+    code="Score every candidate and the true item for each row; count, per row, the candidates "
+    "scoring strictly more than the true item; the accuracy at k is the share of rows whose count is below k.",
 )
 
 
@@ -202,8 +223,11 @@ def _top_k_hint(got, expected, ks):
         shifted = [expected[k] for k in ks[:-1]]
         if np.allclose([got[k] for k in ks[1:]], shifted, atol=1e-9) and got != expected:
             return (
-                "Your accuracy at each k matches the expected accuracy one rank lower: the true item "
-                "competes with itself. Count only candidates scoring strictly higher (>, not >=). "
+                Hint(
+                    "Your accuracy at each k matches the expected accuracy one rank lower: the true item "
+                    "competes with itself. Count only candidates scoring strictly higher.",
+                    code="Compare with >, not >=.",
+                )
                 + TOP_K_HINT
             )
     return TOP_K_HINT
@@ -211,7 +235,7 @@ def _top_k_hint(got, expected, ks):
 
 def _check_top_k(student, queries, positives, candidates, ks):
     expected = _tfrs_top_k(queries, positives, candidates, ks)
-    got = student.call("factorized_top_k_accuracy", queries, positives, candidates, list(ks))
+    got = student_call(student, "factorized_top_k_accuracy", queries, positives, candidates, list(ks), hint=TOP_K_HINT)
     expect_same(
         got, expected, rtol=1e-5, atol=1e-6,
         call=describe_call("factorized_top_k_accuracy", queries, positives, candidates, list(ks)),
@@ -253,7 +277,9 @@ def test_top_k_many_rows(student, reference):
 @graded("factorized_top_k_accuracy", points=1, hidden=True)
 def test_top_k_no_rows(student, reference):
     empty = np.zeros((0, 3), dtype=np.float32)
-    got = student.call("factorized_top_k_accuracy", empty, empty, _integer_embeddings(9, 5, 3), [1, 5])
+    got = student_call(
+        student, "factorized_top_k_accuracy", empty, empty, _integer_embeddings(9, 5, 3), [1, 5], hint=TOP_K_HINT
+    )
     expect_same(
         got, {1: 0.0, 5: 0.0},
         call="factorized_top_k_accuracy(no rows, no rows, 5 candidates, [1, 5])",

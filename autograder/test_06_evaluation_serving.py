@@ -8,24 +8,28 @@ import numpy as np
 import pandas as pd
 
 from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading.assertions import Hint, render_hint, student_call, student_run
+from tfrs_course.grading.drivers import lesson_06 as drivers
 
 
 def _compare(student, reference, function, *args, hint, **kwargs):
     expected = reference.call(function, *args, **kwargs)
-    got = student.call(function, *args, **kwargs)
+    got = student_call(student, function, *args, hint=hint, **kwargs)
     expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint)
 
 
 # --- exclude_seen ------------------------------------------------------------------
 
-EXCLUDE_HINT = (
+EXCLUDE_HINT = Hint(
     "Leave out the seen items first, then keep the first k of what remains. "
     "If a row came back with fewer than k real ids (padded with ''), the list was cut to k "
-    "before the seen items were removed."
+    "before the seen items were removed.",
+    code="Filter each whole row against its seen set, then take the first k and pad with ''.",
 )
-PER_USER_HINT = (
+PER_USER_HINT = Hint(
     "Each row has its own seen items: seen_ids[i] applies to row i only. "
-    "An item seen by one user may still be recommended to another."
+    "An item seen by one user may still be recommended to another.",
+    code="Loop over the rows together with their own seen lists (zip), not over one set of everyone's items.",
 )
 
 
@@ -33,7 +37,7 @@ PER_USER_HINT = (
 def test_exclude_seen_small_example(student, reference):
     retrieved = np.array([["a", "b", "c", "d", "e"], ["c", "a", "e", "b", "d"]])
     _compare(
-        student, reference, "exclude_seen", retrieved, [["a", "c"], ["e"]], 3, hint=f"{EXCLUDE_HINT} {PER_USER_HINT}"
+        student, reference, "exclude_seen", retrieved, [["a", "c"], ["e"]], 3, hint=EXCLUDE_HINT + PER_USER_HINT
     )
 
 
@@ -60,16 +64,20 @@ def test_exclude_seen_random_lists(student, reference):
     catalogue = rng.integers(0, 2**40, size=300).astype(str)
     retrieved = np.array([rng.choice(catalogue, 40, replace=False) for _ in range(50)])
     seen = [rng.choice(catalogue, int(rng.integers(0, 25)), replace=False).tolist() for _ in range(50)]
-    _compare(student, reference, "exclude_seen", retrieved, seen, 10, hint=f"{EXCLUDE_HINT} {PER_USER_HINT}")
+    _compare(student, reference, "exclude_seen", retrieved, seen, 10, hint=EXCLUDE_HINT + PER_USER_HINT)
 
 
 # --- split_by_month -----------------------------------------------------------------
 
-SPLIT_HINT = (
-    "Train holds months <= last_train_month, test the later months only: the boundary month "
-    "belongs to train alone, or the test set leaks rows the model was trained on."
+SPLIT_HINT = Hint(
+    "Train holds months up to and including last_train_month, test the later months only: the boundary "
+    "month belongs to train alone, or the test set leaks rows the model was trained on.",
+    code="Compare first_interaction_month with <= for train and > for test.",
 )
-COLD_HINT = "Drop the test rows of users who have no train rows at all (cold-start users)."
+COLD_HINT = Hint(
+    "Drop the test rows of users who have no train rows at all (cold-start users).",
+    code="Keep the test rows whose user_no is among train's users (Series.isin).",
+)
 
 
 def _pairs(users, items, months):
@@ -85,7 +93,7 @@ def test_split_by_month_small_table(student, reference):
 @graded("split_by_month", points=1)
 def test_split_by_month_drops_cold_start_users(student, reference):
     interactions = _pairs(["u1", "new", "u1", "new", "u2"], ["a", "b", "c", "d", "e"], [1, 9, 9, 10, 4])
-    _compare(student, reference, "split_by_month", interactions, 8, hint=f"{COLD_HINT} {SPLIT_HINT}")
+    _compare(student, reference, "split_by_month", interactions, 8, hint=COLD_HINT + SPLIT_HINT)
 
 
 @graded("split_by_month", points=1, hidden=True)
@@ -96,22 +104,32 @@ def test_split_by_month_random_tables(student, reference):
             rng.integers(0, 40, 300).astype(str), rng.integers(0, 10**9, 300).astype(str), rng.integers(1, 12, 300)
         )
         interactions["brand"] = rng.choice(["molo", "reima", "jacadi"], 300)
-        _compare(student, reference, "split_by_month", interactions, last_month, hint=f"{SPLIT_HINT} {COLD_HINT}")
+        _compare(student, reference, "split_by_month", interactions, last_month, hint=SPLIT_HINT + COLD_HINT)
 
 
 # --- blocked_top_k ------------------------------------------------------------------
 
-ORDER_HINT = (
+ORDER_HINT = Hint(
     "Each row must list candidates from the highest dot product to the lowest. "
-    "If your rows start with the worst candidates, the sort is ascending."
+    "If your rows start with the worst candidates, the sort is ascending.",
+    code="np.argsort sorts ascending: sort the negated scores.",
 )
-TIES_HINT = (
+TIES_HINT = Hint(
     "Equal scores: the lower candidate row number comes first. Reversing an ascending sort puts "
-    "the higher row number first; sort the negated scores with kind='stable' instead."
+    "the higher row number first.",
+    code="Sort the negated scores with a stable sort (kind='stable'), running candidates before the block's.",
 )
-BLOCK_HINT = (
+BLOCK_HINT = Hint(
     "The result must not depend on `block`: keep a running top k across blocks, join it with each "
-    "new block's scores, and keep the best k of the two together."
+    "new block's scores, and keep the best k of the two together.",
+    code="Concatenate the running scores and row numbers with the block's along axis 1, sort, keep k columns.",
+)
+MEMORY_HINT = Hint(
+    "Blocking exists to bound memory: one call may hold the scores of a few blocks at a time, never "
+    "the scores of every candidate at once. Score one block, fold it into the running top k, and let "
+    "it go before the next.",
+    code="Inside the loop over blocks, multiply the queries by that block's candidates only "
+    "(candidates[start:start + block]); do not build the full queries x candidates score table.",
 )
 
 
@@ -119,7 +137,7 @@ BLOCK_HINT = (
 def test_blocked_top_k_small_example(student, reference):
     queries = np.array([[1.0, 0.0], [0.0, 1.0]])
     candidates = np.array([[0.5, 0.1], [0.9, 0.2], [0.1, 0.8], [0.3, 0.3], [0.2, 0.95]])
-    _compare(student, reference, "blocked_top_k", queries, candidates, 3, 2, hint=f"{ORDER_HINT} {BLOCK_HINT}")
+    _compare(student, reference, "blocked_top_k", queries, candidates, 3, 2, hint=ORDER_HINT + BLOCK_HINT)
 
 
 @graded("blocked_top_k", points=1)
@@ -127,6 +145,36 @@ def test_blocked_top_k_ties_go_to_the_lower_row(student, reference):
     queries = np.array([[1.0, 1.0], [1.0, -1.0]])
     candidates = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
     _compare(student, reference, "blocked_top_k", queries, candidates, 4, 2, hint=TIES_HINT)
+
+
+# A catalogue too large to score at once within the budget: its full score table
+# alone (40 x 60,000 float64 = 19 MB) is more than BLOCKS_IN_BUDGET blocks of scores.
+MEMORY_CASE = {"n_queries": 40, "n_candidates": 60_000, "dim": 16, "k": 10, "block": 1_000, "seed": 9}
+BLOCKS_IN_BUDGET = 24
+
+
+@graded("blocked_top_k", points=1)
+def test_blocked_top_k_memory_stays_within_a_few_blocks(student, reference):
+    case = MEMORY_CASE
+    call = (
+        f"blocked_top_k({case['n_queries']} queries, {case['n_candidates']:,} candidates of "
+        f"{case['dim']} numbers, k={case['k']}, block={case['block']:,})"
+    )
+    expected = reference.run(drivers.blocked_top_k_peak_memory, *case.values())
+    got = student_run(
+        student, drivers.blocked_top_k_peak_memory, *case.values(), call=call, name="blocked_top_k", hint=MEMORY_HINT
+    )
+    expect_same(got["ids"], expected["ids"], call=call, hint=BLOCK_HINT)
+    one_block = case["n_queries"] * (case["block"] + case["k"]) * 8
+    budget = BLOCKS_IN_BUDGET * one_block
+    if got["peak_bytes"] > budget:
+        full_table = case["n_queries"] * case["n_candidates"] * 8
+        raise AssertionError(
+            f"{call}\n  expected: at most {budget / 1e6:.1f} MB at once (the scores of {BLOCKS_IN_BUDGET} blocks)\n"
+            f"  got:      {got['peak_bytes'] / 1e6:.1f} MB at once (the full score table alone is "
+            f"{full_table / 1e6:.1f} MB)\n  first difference: the answer is right, the memory is not bounded by "
+            f"the block\n{render_hint(MEMORY_HINT)}"
+        )
 
 
 @graded("blocked_top_k", points=1, hidden=True)
@@ -159,9 +207,10 @@ def test_blocked_top_k_many_ties(student, reference):
 
 # --- recall_at_k --------------------------------------------------------------------
 
-RECALL_HINT = (
+RECALL_HINT = Hint(
     "Recall counts the ids two rows share, in any order: an id found at another position still counts. "
-    "Comparing position by position undercounts."
+    "Comparing position by position undercounts.",
+    code="Per row, count the ids of the exact row that the approximate row also holds (sets, or np.isin).",
 )
 
 

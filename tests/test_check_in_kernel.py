@@ -25,6 +25,13 @@ def _self_check_notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
         if grade_id == "setup" or grade_id in answers or grade_id.endswith("-visible-tests"):
             keep.append(cell)
     notebook.cells = keep
+    # The same failing check again (the code-level hint now appears), and on request.
+    for source in ('check("most_popular_items")', 'check("select_top_users", hint=True)'):
+        notebook.cells.append(nbformat.v4.new_code_cell(source))
+    # A check with no points raises; let the run go on past it, as nbgrader does.
+    for cell in notebook.cells:
+        if cell.source.startswith("check("):
+            cell.metadata.setdefault("tags", []).append("raises-exception")
     # Run check a second time in a timed cell: the "warm kernel" case.
     notebook.cells.append(
         nbformat.v4.new_code_cell(
@@ -38,7 +45,7 @@ def _self_check_notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     answers = {
-        "select_top_users": solution_source(LESSON, "select_top_users"),
+        "select_top_users": (FIXTURES / "top_users_no_tie_break.py").read_text(),
         "most_popular_items": (FIXTURES / "popular_ascending.py").read_text(),
         "top_k_accuracy": solution_source(LESSON, "top_k_accuracy"),
     }
@@ -48,6 +55,13 @@ def executed(tmp_path_factory):
     run = execute_notebook(path)
     print(f"kernel start + setup + 4 checks: {time.perf_counter() - started:.1f} s")
     return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in run.notebook.cells if "nbgrader" in cell.metadata}, run
+
+
+def _error(cell):
+    """The report of a check that raised NoPointsYet, as Jupyter shows it."""
+    errors = [output for output in cell.outputs if output.output_type == "error"]
+    assert len(errors) == 1 and errors[0]["ename"] == "NoPointsYet", cell.outputs
+    return "\n".join(errors[0]["traceback"])
 
 
 def _text(cell, kind):
@@ -61,16 +75,41 @@ def _text(cell, kind):
 def test_check_reports_passes_with_the_points_as_the_cell_value(executed):
     cells, _ = executed
     cell = cells["top_k_accuracy-visible-tests"]
+    # nbgrader reads partial credit from the plain text; people read the rich form.
     assert _text(cell, "execute_result") == "2.0"
+    (result,) = [output for output in cell.outputs if output.output_type == "execute_result"]
+    assert "top_k_accuracy: 2 of 2 points on the visible tests" in result["data"]["text/html"]
     assert "PASS" in _text(cell, "stream") and "FAIL" not in _text(cell, "stream")
 
 
-def test_check_explains_a_failure_with_expected_got_and_hint(executed):
+def test_partial_credit_is_the_number_labelled_for_people(executed):
+    cells, _ = executed
+    cell = cells["select_top_users-visible-tests"]
+    assert _text(cell, "execute_result") == "1.0"
+    (result,) = [output for output in cell.outputs if output.output_type == "execute_result"]
+    assert "1 of 2 points" in result["data"]["text/html"]
+    report = _text(cell, "stream")
+    assert "FAIL  test_select_top_users_breaks_ties_by_id_as_text" in report and "text order" in report
+    assert "more help:" not in report and 'check("select_top_users", hint=True)' in report
+
+
+def test_a_check_with_no_points_fails_with_expected_got_and_hint(executed):
+    # An error, not "0.0": nbgrader and its Validate button report a failure, not partial credit.
     cells, _ = executed
     cell = cells["most_popular_items-visible-tests"]
-    report = _text(cell, "stream")
-    assert _text(cell, "execute_result") == "0.0"
+    report = _error(cell)
+    assert _text(cell, "execute_result") == ""
+    assert "most_popular_items: 0 of 2 points" in report
     assert "FAIL" in report and "expected:" in report and "got:" in report and "ascending" in report
+    assert "Traceback" not in report and "tfrs_course" not in report  # the report alone, not the kit's frames
+
+
+def test_the_code_level_hint_comes_when_the_same_test_fails_again(executed):
+    cells, run = executed
+    again, asked = run.notebook.cells[-3], run.notebook.cells[-2]
+    assert "more help:" not in _error(cells["most_popular_items-visible-tests"])
+    assert "more help:" in _error(again) and "Stuck?" not in _error(again)
+    assert "more help:" in _text(asked, "stream")
 
 
 def test_check_never_writes_to_stderr(executed):

@@ -3,7 +3,11 @@
 For each lesson with wrong answers described in tests/fixtures/lessonNN/mistakes.toml:
 the solutions earn full marks, the untouched stubs earn nothing on every exercise,
 and each realistic mistake fails exactly the tests that should catch it, loses only
-its exercise's points, and gets feedback that names its symptom.
+its exercise's points, and gets feedback that names its symptom. A mistake flagged
+``visible = true`` must be caught by a visible test (what a student's check() runs),
+one flagged ``visible = false`` by hidden tests only. Every exercise has at least two
+honest alternatives to the reference (entries with no failing tests), which must
+earn full marks.
 """
 
 from pathlib import Path
@@ -15,6 +19,7 @@ from tfrs_course.grading.validation import (
     SOLVED,
     UNTOUCHED,
     failed_tests,
+    failed_visible_tests,
     grade_class,
     load_mistakes,
     validation_class,
@@ -72,6 +77,17 @@ def test_untouched_stubs_score_zero_on_every_exercise(graded, lesson):
     assert "NotImplementedError" in result.feedback(UNTOUCHED)
 
 
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_exercise_has_two_honest_alternatives(lesson):
+    alternatives = {}
+    for mistake in MISTAKES[lesson].values():
+        if mistake.is_alternative:
+            alternatives[mistake.exercise] = alternatives.get(mistake.exercise, 0) + 1
+    assert {exercise: alternatives.get(exercise, 0) >= 2 for exercise in _maximum(lesson)} == dict.fromkeys(
+        _maximum(lesson), True
+    )
+
+
 @pytest.mark.parametrize(("lesson", "name"), CASES)
 def test_mistake_costs_exactly_its_exercises_points(graded, lesson, name):
     result = graded(lesson)
@@ -81,6 +97,13 @@ def test_mistake_costs_exactly_its_exercises_points(graded, lesson, name):
     maximum = _maximum(lesson)
     assert result.score(mistake.submission, mistake.exercise) == maximum[mistake.exercise] - lost
     assert mistake.symptom in result.feedback(mistake.submission)
+    if mistake.is_alternative:
+        return
+    caught_visibly = failed_visible_tests(result, mistake.submission, mistake.exercise)
+    if mistake.visible:
+        assert caught_visibly, f"{name}: flagged visible, but only hidden tests catch it"
+    else:
+        assert not caught_visibly, f"{name}: visible tests catch it ({sorted(caught_visibly)}); flag it visible"
 
 
 @pytest.mark.parametrize("lesson", BY_LESSON)

@@ -1,14 +1,137 @@
-"""Comparisons whose failure messages teach: the call, what was expected, what came back, a hint."""
+"""Comparisons whose failure messages teach: the call, what was expected, what came back, a hint.
+
+Every failure has the same shape, whether the student's code returned a wrong
+value or raised: the call with its inputs, then what went wrong (expected and
+got, or the exception and the student's own lines), then a hint. Hints come in
+two levels (:class:`Hint`): the concept always, the code-level pointer only when
+asked for (see :func:`code_hints`), so that a first failure makes the student think.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 _SHOW_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Help for a failed test, in two levels.
+
+    Attributes:
+        concept: the idea the test checks, in words; shown with every failure.
+        code: where in the code to look (which function or argument); shown only
+            after the same test failed before in the kernel, or on request.
+            Never the answer itself.
+    """
+
+    concept: str
+    code: str = ""
+
+    def __add__(self, other: Hint) -> Hint:
+        return Hint(f"{self.concept} {other.concept}", " ".join(part for part in (self.code, other.code) if part))
+
+
+# Tests (by function name) whose code-level hints are shown; True for all. Set by check().
+_code_hints_for: frozenset[str] | bool = frozenset()
+
+
+@contextlib.contextmanager
+def code_hints(tests: Iterable[str] | bool) -> Iterator[None]:
+    """Show code-level hints for these tests (or all, with True) while the block runs."""
+    global _code_hints_for
+    saved = _code_hints_for
+    _code_hints_for = tests if isinstance(tests, bool) else frozenset(tests)
+    try:
+        yield
+    finally:
+        _code_hints_for = saved
+
+
+def _current_test() -> str:
+    """The running test's function name, from the variable pytest sets while a test runs."""
+    match = re.search(r"::([A-Za-z_][A-Za-z0-9_]*)", os.environ.get("PYTEST_CURRENT_TEST", ""))
+    return match.group(1) if match else ""
+
+
+def render_hint(hint: Hint | str) -> str:
+    """The hint lines of a failure message: the concept, and the code-level hint if it is wanted."""
+    if isinstance(hint, str):
+        return f"  hint: {hint}"
+    wanted = _code_hints_for is True or (_code_hints_for and _current_test() in _code_hints_for)
+    if hint.code and wanted:
+        return f"  hint: {hint.concept}\n  more help: {hint.code}"
+    return f"  hint: {hint.concept}"
+
+
+def student_call(student: Any, function: str, *args: Any, hint: Hint | str, **kwargs: Any) -> Any:
+    """``student.call(function, ...)``; if it raises, fail with the call, the error and the hint."""
+    with explained(describe_call(function, *args, **kwargs), hint):
+        return student.call(function, *args, **kwargs)
+
+
+def student_run(student: Any, driver: Callable[..., Any], *args: Any, call: str, name: str, hint: Hint | str) -> Any:
+    """``student.run(driver, ...)``; if it raises, fail in the student's terms.
+
+    Args:
+        student: the student's code.
+        driver: the grading driver that exercises it.
+        *args: the driver's plain-data arguments.
+        call: what the driver does, in the student's terms (names their function or class).
+        name: the student's function or class the driver uses, which replaces the
+            driver's own name in messages: students never see the kit's helpers.
+        hint: the exercise's hint.
+    """
+    with explained(call, hint, internal_name=driver.__name__, name=name):
+        return student.run(driver, *args)
+
+
+@contextlib.contextmanager
+def explained(call: str, hint: Hint | str, internal_name: str = "", name: str = "") -> Iterator[None]:
+    """Turn a failure of student code inside the block into the common report format."""
+    from tfrs_course.grading.submission import StudentCodeError
+
+    try:
+        yield
+    except StudentCodeError as error:
+        message = str(error)
+        if internal_name:
+            message = message.replace(f"{internal_name}: ", f"{name}: ").replace(internal_name, name)
+        body = "\n".join(f"  {line}" for line in _without_library_frames(message).splitlines())
+        raise StudentCodeError(f"{call}\n{body}\n{render_hint(hint)}") from None
+
+
+# A traceback line of TensorFlow's "in user code:" listings, and the source line after it.
+_FRAME_LINE = re.compile(r'^\s*File "([^"]+)", line \d+')
+
+
+def _without_library_frames(message: str) -> str:
+    """The message without frames in libraries or the kit, which TensorFlow copies into its errors."""
+    lines, kept, skip_next = message.splitlines(), [], False
+    for line in lines:
+        if skip_next:
+            skip_next = False
+            if line.startswith(("        ", "\t\t")):
+                continue
+        match = _FRAME_LINE.match(line)
+        if match and not _is_student_file(match.group(1)):
+            skip_next = True
+            continue
+        kept.append(line)
+    return "\n".join(line for line in kept if line.strip() != "in user code:")
+
+
+def _is_student_file(filename: str) -> bool:
+    return filename.startswith("<cell ") or filename == "<your notebook>" or "ipykernel_" in filename
 
 
 def show(value: Any) -> str:
@@ -38,7 +161,7 @@ def expect_same(
     expected: Any,
     *,
     call: str,
-    hint: str,
+    hint: Hint | str,
     rtol: float = 1e-5,
     atol: float = 1e-7,
     check_index: bool = False,
@@ -66,7 +189,7 @@ def expect_same(
         return
     raise AssertionError(
         f"{call}\n  expected: {show(expected)}\n  got:      {show(got)}\n"
-        f"  first difference: {difference}\n  hint: {hint}"
+        f"  first difference: {difference}\n{render_hint(hint)}"
     )
 
 

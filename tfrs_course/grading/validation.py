@@ -25,16 +25,21 @@ SOLVED, UNTOUCHED = "solution", "untouched"
 
 @dataclass(frozen=True)
 class Mistake:
-    """A realistic wrong answer and what it must cost.
+    """A realistic wrong answer and what it must cost, or an honest alternative that must cost nothing.
 
     Attributes:
         name: its name in ``mistakes.toml``.
         exercise: the exercise it answers.
         answer: the file holding the answer cell's code.
-        failing_tests: the tests of that exercise that must fail (the others must pass).
+        failing_tests: the tests of that exercise that must fail (the others must
+            pass); empty for an honest alternative to the reference.
         symptom: words its feedback must contain (from a visible test's hint).
         submission: the notebook it is graded in; several mistakes of different
             exercises may share one.
+        visible: whether the visible tests (what ``check()`` runs) must catch it.
+            A likely mistake must be caught visibly; a mistake left to the hidden
+            tests says why in ``why``.
+        why: why a mistake is caught only by hidden tests.
     """
 
     name: str
@@ -43,22 +48,50 @@ class Mistake:
     failing_tests: frozenset[str]
     symptom: str
     submission: str
+    visible: bool = False
+    why: str = ""
+
+    @property
+    def is_alternative(self) -> bool:
+        return not self.failing_tests
+
+
+class MistakesFileError(ValueError):
+    """A ``mistakes.toml`` entry is incomplete; the message names the file and the entry."""
 
 
 def load_mistakes(folder: Path) -> dict[str, Mistake]:
-    """The mistakes described in ``folder/mistakes.toml``."""
-    described = tomllib.loads((folder / "mistakes.toml").read_text())
-    return {
-        name: Mistake(
+    """The mistakes (and honest alternatives) described in ``folder/mistakes.toml``.
+
+    Raises:
+        MistakesFileError: an entry lacks a field, a mistake lacks its ``visible``
+            flag, a hidden-only mistake does not say why, or an answer file is missing.
+    """
+    path = folder / "mistakes.toml"
+    described = tomllib.loads(path.read_text())
+    mistakes = {}
+    for name, entry in described.items():
+        where = f"{path}, [{name}]"
+        missing = [field for field in ("exercise", "answer", "failing_tests") if field not in entry]
+        if missing:
+            raise MistakesFileError(f"{where}: missing {', '.join(missing)}")
+        if entry["failing_tests"] and "visible" not in entry:
+            raise MistakesFileError(f"{where}: say whether the visible tests must catch it (visible = true/false)")
+        if entry["failing_tests"] and not entry.get("visible") and not entry.get("why"):
+            raise MistakesFileError(f"{where}: a mistake only hidden tests catch must say why (why = ...)")
+        if not (folder / entry["answer"]).is_file():
+            raise MistakesFileError(f"{where}: no answer file {folder / entry['answer']}")
+        mistakes[name] = Mistake(
             name=name,
             exercise=entry["exercise"],
             answer=folder / entry["answer"],
             failing_tests=frozenset(entry["failing_tests"]),
-            symptom=entry["symptom"],
+            symptom=entry.get("symptom", ""),
             submission=entry.get("submission", name),
+            visible=bool(entry.get("visible", False)),
+            why=entry.get("why", ""),
         )
-        for name, entry in described.items()
-    }
+    return mistakes
 
 
 def solved_copy(lesson: str, wrong: dict[str, Path] | None = None) -> nbformat.NotebookNode:
@@ -114,6 +147,19 @@ def grade_class(lesson: str, notebooks: dict[str, nbformat.NotebookNode], workdi
 
 def failed_tests(graded: GradedClass, student: str, exercise: str) -> tuple[set[str], float]:
     """The tests of one exercise that failed for a student, and the points they were worth."""
-    tests = [test for test in graded.results(student)["tests"] if test["name"].split(": ", 1)[0] == exercise]
-    failed = [test for test in tests if test["status"] == "failed"]
+    failed = _failed(graded, student, exercise)
     return {test["name"].split(": ", 1)[1] for test in failed}, sum(test["max_score"] for test in failed)
+
+
+def failed_visible_tests(graded: GradedClass, student: str, exercise: str) -> set[str]:
+    """The visible tests (the ones ``check()`` runs) of one exercise that failed for a student."""
+    return {
+        test["name"].split(": ", 1)[1]
+        for test in _failed(graded, student, exercise)
+        if test["visibility"] == "visible"
+    }
+
+
+def _failed(graded: GradedClass, student: str, exercise: str) -> list[dict]:
+    tests = [test for test in graded.results(student)["tests"] if test["name"].split(": ", 1)[0] == exercise]
+    return [test for test in tests if test["status"] == "failed"]
