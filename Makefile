@@ -1,30 +1,54 @@
-# The course's commands. `make demo` and `make test` are all a newcomer needs.
+# The course's commands. Students: `make install`, then `make lab`. Everyone: `make help`.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # Stamp file: reinstall when the package's declared dependencies change.
 INSTALLED := $(VENV)/.installed
+# Jupyter refuses to start as root without --allow-root; containers, workshop VMs and CI run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# Students' JupyterLab: nbgrader's panels and menus (formgrader, create assignment, course
+# list) are for instructors, so this extra config folder switches them off.
+STUDENT_JUPYTER_CONFIG := $(CURDIR)/jupyter-config/student
+# The browser test serves a scratch copy of the lessons on a free port: `make lab LAB_DIR=... LAB_ARGS=...`.
+LAB_DIR ?= lessons
+LAB_ARGS ?=
 
-.PHONY: help install demo test lint lab lessons check-lessons bench bench-data bench-grading bench-lessons bench-serving clean
+.PHONY: help install demo test test-fast test-browser lint lab lab-instructor lessons check-lessons \
+	bench bench-data bench-grading bench-lessons bench-serving clean
 
 help:
-	@echo "make demo   - set up .venv, build the offline data, run the course, print results"
-	@echo "make test   - set up .venv if needed, lint, run the whole test suite"
-	@echo "make lab    - open JupyterLab on lessons/ with the course kernel"
-	@echo "make lessons       - regenerate lessons/ from solutions/"
-	@echo "make check-lessons - fail if lessons/ is stale or leaks solutions"
-	@echo "make bench  - print benchmark figures"
+	@echo "Students:"
+	@echo "  make install        - create .venv with the kit and its pinned stack (once; several minutes)"
+	@echo "  make lab            - open JupyterLab on lessons/ (blocks; Ctrl-C twice to stop)"
+	@echo "Everyone:"
+	@echo "  make demo           - run every lesson end to end and print the results table"
+	@echo "  make test           - lint, then the whole test suite (what .ci/run runs)"
+	@echo "  make test-fast      - the suite without the slow tests (pytest -m 'not slow')"
+	@echo "  make test-browser   - open lesson 1 in headless Chromium and do its first exercise"
+	@echo "  make lint           - ruff over the kit, tests, solutions and lessons"
+	@echo "Instructors:"
+	@echo "  make lab-instructor - JupyterLab on the whole course, with nbgrader's instructor panels"
+	@echo "  make lessons        - regenerate solutions/*.ipynb and lessons/ from solutions/*/*.py"
+	@echo "  make check-lessons  - fail if lessons/ is stale or leaks solutions"
+	@echo "  make bench          - print benchmark figures (bench-data, bench-grading, bench-lessons, bench-serving)"
+	@echo "  make clean          - remove .venv and the built data"
+	@echo "Grading (see docs/instructor.md): .venv/bin/tfrs-course grade | grade-merge | gradescope"
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required: set PYTHON=/path/to/python3.11"; exit 1; }
+	@echo "[1/3] Creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip's own output is the progress: the first install downloads about 2 GB of wheels.
 $(INSTALLED): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[course,dev]"
+	@echo "[2/3] Installing the kit and its pinned stack (TensorFlow, TFRS, JupyterLab, nbgrader...)"
+	$(BIN)/python -m pip install --progress-bar on -e ".[course,dev]"
+	@echo "[3/3] Registering the notebook kernel \"Python 3 (tfrs-course)\""
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (tfrs-course)" >/dev/null
 	touch $(INSTALLED)
+	@echo "Installed. Next: make lab"
 
 install: $(INSTALLED)
 
@@ -39,8 +63,24 @@ test: $(INSTALLED) lint
 	$(BIN)/tfrs-course data synth
 	$(BIN)/python -m pytest
 
+test-fast: $(INSTALLED) lint
+	$(BIN)/tfrs-course data synth
+	$(BIN)/python -m pytest -m "not slow"
+
+# Needs Chromium at /usr/bin/chromium (Debian/Ubuntu: apt-get install chromium); .ci/run installs it.
+test-browser: $(INSTALLED)
+	$(BIN)/tfrs-course data synth
+	$(BIN)/python -m pytest -n 0 -m browser tests/test_browser.py
+
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab --notebook-dir=lessons
+	@echo "Starting JupyterLab on $(LAB_DIR)/. Open the http://127.0.0.1:8888/lab?token=... address it prints"
+	@echo "(your browser may open it for you). This terminal stays busy while JupyterLab runs:"
+	@echo "press Ctrl-C twice to stop it. Save your notebooks first."
+	JUPYTER_CONFIG_PATH="$(STUDENT_JUPYTER_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab --notebook-dir="$(LAB_DIR)" $(ALLOW_ROOT) $(LAB_ARGS)
+
+lab-instructor: $(INSTALLED)
+	$(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
 
 lessons: $(INSTALLED)
 	$(BIN)/tfrs-course lessons build
