@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import tfrs_course  # noqa: F401 - selects legacy Keras before anything imports TensorFlow
@@ -64,10 +66,24 @@ def _lessons_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _lessons_set_repository(args: argparse.Namespace) -> int:
+    from tfrs_course import lessons
+
+    repository = lessons.set_repository(args.url, args.branch)
+    print(
+        f"Colab badges and set-up cells now point at {repository.url} (branch {repository.branch}); "
+        "lessons rebuilt. Commit tfrs_course/repository.toml, solutions/ and lessons/."
+    )
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from tfrs_course.grading import batch
     from tfrs_course.grading.isolated import Limits
 
+    if args.shard == "auto":
+        args.shard = shard_from_scheduler(os.environ)
+        print(f"Grading shard {args.shard[0]}/{args.shard[1]} (from the scheduler's variables)", file=sys.stderr)
     limits = Limits(call_seconds=args.call_timeout, submission_seconds=args.submission_timeout)
     summary = batch.grade_folder(
         args.submitted, args.out, lessons=args.lesson or None, jobs=args.jobs, shard=args.shard,
@@ -84,12 +100,55 @@ def _grade_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shard(text: str) -> tuple[int, int]:
+# Kubernetes gives an indexed Job's pods their index but not the Job's size: the
+# manifest in deploy/ sets this to the Job's `completions`.
+SHARD_COUNT_VARIABLE = "TFRS_COURSE_SHARD_COUNT"
+
+
+def shard_from_scheduler(environ: Mapping[str, str]) -> tuple[int, int]:
+    """``(i, n)``, 1-based, from a Slurm job array's or a Kubernetes indexed Job's variables.
+
+    Slurm: ``SLURM_ARRAY_TASK_ID`` counted from ``SLURM_ARRAY_TASK_MIN`` (0 if unset),
+    out of ``SLURM_ARRAY_TASK_COUNT``. Kubernetes: ``JOB_COMPLETION_INDEX`` (0-based),
+    out of ``$TFRS_COURSE_SHARD_COUNT``.
+
+    Raises:
+        ValueError: neither scheduler's variables are set, or they are not whole numbers in range.
+    """
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT")
+        first = environ.get("SLURM_ARRAY_TASK_MIN", "0")
+    elif "JOB_COMPLETION_INDEX" in environ:
+        names = ("JOB_COMPLETION_INDEX", SHARD_COUNT_VARIABLE)
+        first = "0"
+    else:
+        raise ValueError(
+            "--shard auto needs a Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a "
+            f"Kubernetes indexed Job (JOB_COMPLETION_INDEX, {SHARD_COUNT_VARIABLE}); neither is set"
+        )
+    try:
+        task, count, first_task = int(environ[names[0]]), int(environ[names[1]]), int(first)
+    except KeyError as error:
+        raise ValueError(f"--shard auto: {names[0]} is set but {error.args[0]} is not") from error
+    except ValueError as error:
+        raise ValueError(f"--shard auto: {names[0]} and {names[1]} must be whole numbers ({error})") from error
+    index = task - first_task + 1
+    if not 1 <= index <= count:
+        raise ValueError(
+            f"--shard auto: task {task} is not one of {count} consecutive tasks from {first_task} "
+            "(give the job array a range without steps, e.g. --array=0-3)"
+        )
+    return index, count
+
+
+def _shard(text: str) -> tuple[int, int] | str:
+    if text == "auto":
+        return text
     index, _, count = text.partition("/")
     try:
         return int(index), int(count)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected i/n, e.g. 1/4, got {text!r}") from error
+        raise argparse.ArgumentTypeError(f"expected i/n (e.g. 1/4) or auto, got {text!r}") from error
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -126,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("lessons", nargs="*", help="lesson folder names (default: all)")
     build.set_defaults(handler=_lessons_build)
     check.set_defaults(handler=_lessons_check)
+    repository = lesson_commands.add_parser(
+        "set-repository", help="point the Colab badges and set-up cells at a GitHub repository; rebuild lessons"
+    )
+    repository.add_argument("url", nargs="?", help="GitHub address, https or ssh (default: the origin remote)")
+    repository.add_argument("--branch", help="the branch Colab opens (default: keep the current one)")
+    repository.set_defaults(handler=_lessons_set_repository)
 
     grade = commands.add_parser(
         "grade", help="grade SUBMITTED/<student>/<lesson>/<notebook>.ipynb into OUT"
@@ -134,7 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, required=True, help="where grades.csv and feedback go")
     grade.add_argument("--lesson", action="append", help="grade only this lesson (repeatable)")
     grade.add_argument("--jobs", type=int, default=1, help="grade this many submissions at once")
-    grade.add_argument("--shard", type=_shard, default=None, help="grade only part i of n, e.g. 2/4")
+    grade.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        help="grade only part i of n, e.g. 2/4; `auto` takes i and n from a Slurm job array "
+        "or a Kubernetes indexed Job (see deploy/)",
+    )
     grade.add_argument("--call-timeout", type=float, default=120.0, help="seconds allowed per test's call")
     grade.add_argument("--submission-timeout", type=float, default=1200.0, help="seconds allowed per submission")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
