@@ -27,6 +27,8 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -52,11 +54,12 @@ RESULT_FILE = "result.json"
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's notebook for one lesson."""
+    """One student's notebook for one lesson; ``problem`` says why it cannot be graded at all."""
 
     student: str
     lesson: str
     notebook: Path
+    problem: str = ""
 
 
 @dataclass
@@ -109,17 +112,54 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
     if unknown:
         raise ValueError(f"unknown lesson(s) {sorted(unknown)}; the course has {sorted(known)}")
     found, problems = [], []
-    for student_dir in sorted(path for path in submitted.iterdir() if path.is_dir()):
-        for lesson_dir in sorted(path for path in student_dir.iterdir() if path.is_dir()):
+    for student_dir in _folders(submitted, problems):
+        for lesson_dir in _folders(student_dir, problems):
             if lesson_dir.name not in wanted:
                 if lesson_dir.name not in known:
-                    problems.append(f"{lesson_dir}: not a lesson of this course; skipped")
+                    problems.append(f"{printable(str(lesson_dir))}: not a lesson of this course; skipped")
                 continue
-            notebooks = sorted(lesson_dir.glob("*.ipynb"))
             named = lesson_dir / f"{lesson_dir.name}.ipynb"
+            linked = next((path for path in (student_dir, lesson_dir) if path.is_symlink()), None)
+            if linked is not None:
+                problem = f"{linked}: a symbolic link, not a folder; submit the notebook itself"
+                found.append(Submission(student_dir.name, lesson_dir.name, named, problem))
+                continue
+            try:
+                notebooks = sorted(lesson_dir.glob("*.ipynb"))
+            except OSError as error:
+                found.append(Submission(student_dir.name, lesson_dir.name, named, f"{lesson_dir}: {error}"))
+                continue
             chosen = notebooks[0] if len(notebooks) == 1 else named
             found.append(Submission(student_dir.name, lesson_dir.name, chosen))
     return found, problems
+
+
+def _folders(folder: Path, problems: list[str]) -> list[Path]:
+    try:
+        return sorted(path for path in folder.iterdir() if path.is_dir())
+    except OSError as error:
+        problems.append(f"{printable(str(folder))}: cannot be listed ({error.strerror}); skipped")
+        return []
+
+
+def printable(text: str) -> str:
+    """Text that can be written as UTF-8 whatever it holds (undecodable file names, lone surrogates)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# Names in OUT that belong to the batch, not to a student.
+RESERVED_NAMES = {"grades.csv"}
+
+
+def student_folder(out: Path, student: str) -> Path:
+    """Where a student's outputs go: their id, unless it could clash with the batch's own files.
+
+    An id that is a reserved name, or starts with ``%`` or ``.``, is written as
+    ``%`` and its bytes in hex, which no other id can produce.
+    """
+    if student in RESERVED_NAMES or student.startswith(("%", ".")):
+        return out / ("%" + os.fsencode(student).hex())
+    return out / student
 
 
 def select_shard(submissions: list[Submission], shard: tuple[int, int] | None) -> list[Submission]:
@@ -155,7 +195,30 @@ def _sha256(path: Path) -> str:
 
 
 def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
-    """Grade one submission; its code runs in a sandboxed worker. Never raises for a bad notebook."""
+    """Grade one submission; its code runs in a sandboxed worker. Never raises.
+
+    Whatever goes wrong with this notebook (reading, parsing, grading) becomes
+    its zero, with a reason that names the file.
+    """
+    try:
+        return _grade_submission(submission, limits)
+    except Exception as error:  # noqa: BLE001 - one notebook must never stop the batch
+        return failed_grade(submission, f"grading it failed in the grader ({type(error).__name__}: {error})")
+
+
+def failed_grade(submission: Submission, reason: str) -> LessonGrade:
+    """A zero for a submission the grader itself could not finish; a rerun grades it again."""
+    try:
+        exercises = _lesson_tests(submission.lesson, tests_fingerprint(submission.lesson)).exercises
+    except Exception:  # noqa: BLE001 - the lesson's points are unknown; the error still gets its row
+        exercises = {}
+    return LessonGrade(
+        submission.student, submission.lesson, str(submission.notebook), exercises,
+        error=f"{submission.notebook}: {reason}",
+    )  # fmt: skip
+
+
+def _grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
     fingerprint = tests_fingerprint(submission.lesson)
     lesson = _lesson_tests(submission.lesson, fingerprint)
     grade = LessonGrade(
@@ -168,7 +231,11 @@ def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
     )
     master = master_notebook(submission.lesson)
     try:
-        program = build_program(read_notebook(submission.notebook), read_notebook(master), master)
+        if submission.problem:
+            raise NotebookError(submission.problem)
+        program = build_program(
+            read_notebook(submission.notebook), read_notebook(master), master, submission.lesson
+        )
     except NotebookError as error:
         message = str(error)
         grade.error = message if str(submission.notebook) in message else f"{submission.notebook}: {message}"
@@ -187,7 +254,7 @@ def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
 
 
 def _is_current(out: Path, submission: Submission) -> bool:
-    record_path = out / submission.student / submission.lesson / RESULT_FILE
+    record_path = student_folder(out, submission.student) / submission.lesson / RESULT_FILE
     if not record_path.is_file():
         return False
     try:
@@ -201,6 +268,9 @@ def _is_current(out: Path, submission: Submission) -> bool:
 
 def _job_initializer() -> None:
     import tfrs_course  # noqa: F401 - legacy Keras before the reference solutions import TensorFlow
+    from tfrs_course.grading.sandbox import die_with_parent
+
+    die_with_parent()  # a grader killed with SIGKILL leaves no job processes behind
 
 
 def _grade_in_job(submission: Submission, limits: Limits) -> dict:
@@ -249,9 +319,14 @@ def grade_folder(
         else:
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer) as pool:
-                futures = [pool.submit(_grade_in_job, submission, limits) for submission in pending]
+                futures = {pool.submit(_grade_in_job, submission, limits): submission for submission in pending}
                 for future in concurrent.futures.as_completed(futures):
-                    _save(out, LessonGrade.from_json(future.result()))
+                    try:
+                        grade = LessonGrade.from_json(future.result())
+                    except Exception as error:  # noqa: BLE001 - a crashed job costs only its notebook
+                        reason = f"the grading process stopped ({type(error).__name__}: {error})"
+                        grade = failed_grade(futures[future], reason)
+                    _save(out, grade)
                     bar.update(1)
 
     grades = [_load(out, submission) for submission in submissions]
@@ -261,21 +336,24 @@ def grade_folder(
     if failed:
         lines.append(f"{len(failed)} could not be graded (scored 0; see the error column):")
         lines += [f"  {grade.student}/{grade.lesson}: {grade.error.splitlines()[0]}" for grade in failed]
-    return "\n".join(lines + problems)
+    return printable("\n".join(lines + problems))
 
 
 def _save(out: Path, grade: LessonGrade) -> None:
-    folder = out / grade.student / grade.lesson
+    folder = student_folder(out, grade.student) / grade.lesson
     folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(folder / "feedback.md", feedback_markdown(grade))
+    write_text_atomically(folder / "feedback.md", printable(feedback_markdown(grade)))
     write_text_atomically(folder / "results.json", json.dumps(gradescope_results(grade), indent=2))
     # The record goes last: its presence means the submission is completely done.
     write_text_atomically(folder / RESULT_FILE, json.dumps(grade.to_json(), indent=1))
 
 
 def _load(out: Path, submission: Submission) -> LessonGrade | None:
-    path = out / submission.student / submission.lesson / RESULT_FILE
-    return LessonGrade.from_json(json.loads(path.read_text())) if path.is_file() else None
+    path = student_folder(out, submission.student) / submission.lesson / RESULT_FILE
+    try:
+        return LessonGrade.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # missing or unreadable: graded again by the next run
 
 
 def merge_outputs(parts: list[str | Path], out: str | Path) -> str:
@@ -322,20 +400,24 @@ def write_grades_csv(grades: list[LessonGrade], path: Path) -> None:
     writer = csv.DictWriter(table, fieldnames=header)
     writer.writeheader()
     writer.writerows(rows)
-    write_text_atomically(path, table.getvalue())
+    write_text_atomically(path, printable(table.getvalue()))
 
 
 def feedback_markdown(grade: LessonGrade) -> str:
-    """Feedback for one student and lesson. Hidden tests: name and result only."""
+    """Feedback for one student and lesson. Hidden tests: name and result only.
+
+    Everything the student controls (their id, error and failure messages, which
+    can quote their code) is shown as code, never rendered as Markdown or HTML.
+    """
     lines = [
         f"# Feedback: {grade.lesson}",
         "",
-        f"Student: `{grade.student}`  ",
+        f"Student: {_code_span(grade.student)}  ",
         f"Score: **{grade.total:g} / {grade.maximum:g}**",
         "",
     ]
     if grade.error:
-        lines += ["Your notebook could not be graded, so every exercise scores 0:", "", f"> {grade.error}", ""]
+        lines += ["Your notebook could not be graded, so every exercise scores 0:", "", *_fenced(grade.error, ""), ""]
     for exercise, points in grade.exercises.items():
         results = [result for result in grade.results if result.exercise == exercise]
         possible = points["visible"] + points["hidden"]
@@ -343,11 +425,35 @@ def feedback_markdown(grade: LessonGrade) -> str:
         for result in results:
             status = "passed" if result.passed else "failed"
             kind = "hidden test" if result.hidden else "test"
-            lines.append(f"- {status}: {kind} `{result.test}` ({result.score:g} / {result.points:g})")
+            lines.append(f"- {status}: {kind} {_code_span(result.test)} ({result.score:g} / {result.points:g})")
             if not result.passed and not result.hidden:
-                lines += ["", "  ```", *[f"  {line}" for line in result.message.splitlines()], "  ```", ""]
+                lines += ["", *_fenced(result.message, "  "), ""]
         lines.append("")
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def _code_span(text: str) -> str:
+    """``text`` as an inline code span that nothing inside it can close."""
+    text = _one_line(text)
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
+
+
+def _fenced(text: str, indent: str) -> list[str]:
+    """``text`` as a fenced code block (indented for a list item) that nothing inside it can close."""
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    body = [indent + "".join(char if char.isprintable() or char == "\t" else " " for char in line)
+            for line in text.splitlines()]  # fmt: skip
+    return [indent + fence, *body, indent + fence]
 
 
 def gradescope_results(grade: LessonGrade) -> dict:

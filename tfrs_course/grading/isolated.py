@@ -24,20 +24,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfrs_course.grading import boundary
 from tfrs_course.grading.notebook import Program
 from tfrs_course.grading.sandbox import SandboxConfig, launcher_command
 from tfrs_course.grading.submission import StudentCodeError
-from tfrs_course.grading.worker import HEADER, MAX_MESSAGE_BYTES, write_message
+from tfrs_course.grading.worker import HEADER, write_message
 
 OUTPUT_CAP_BYTES = 64 * 1024
 # Printing more than this in one submission fails the call that did it: a flood of
 # output is a way to slow or crash graders, and no exercise needs it.
 PRINT_LIMIT_BYTES = 10 * 1024 * 1024
 TIMED_OUT = "it did not answer in time"
+# A reply is plain data the grader decodes; these bound the memory that decoding can take,
+# whatever the worker sends. Arrays travel as .npy bytes, so real answers stay far below.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+MAX_REPLY_VALUES = 2_000_000
 
 
 @dataclass
@@ -79,9 +83,9 @@ def _worker_environment() -> dict[str, str]:
 class _Worker:
     """One running worker process and its captured output."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, lesson: str = ""):
         self.process = subprocess.Popen(  # noqa: S603 - our own launcher, no shell
-            launcher_command(limits.sandbox),
+            launcher_command(replace(limits.sandbox, lesson=lesson)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -93,6 +97,7 @@ class _Worker:
         self.output = bytearray()
         self.printed_bytes = 0
         self.ended = False  # the reply pipe closed: the worker exited or was killed
+        self.refused = ""  # why a reply was refused, if it was
         self._drain = threading.Thread(target=self._collect_output, daemon=True)
         self._drain.start()
 
@@ -117,30 +122,50 @@ class _Worker:
         if header is None:
             return None
         (length,) = HEADER.unpack(header)
-        if length > MAX_MESSAGE_BYTES:
+        if length > MAX_REPLY_BYTES:
+            self.refused = (
+                f"its reply was {length:,} bytes, more than the {MAX_REPLY_BYTES:,} bytes allowed "
+                "(return less data, or numpy arrays rather than long lists)"
+            )
             return None
         body = self._read(length, deadline)
         if body is None:
             return None
-        try:
-            return json.loads(body.decode("utf-8"))
-        except ValueError:
+        values = body.count(b",") + body.count(b"[") + body.count(b"{")
+        if values > MAX_REPLY_VALUES:
+            self.refused = (
+                f"its reply held about {values:,} values, more than the {MAX_REPLY_VALUES:,} allowed "
+                "(return numpy arrays rather than long lists)"
+            )
             return None
+        try:
+            reply = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            self.refused = "its reply was not a message the grader can read"
+            return None
+        if not isinstance(reply, dict) or not isinstance(reply.get("status"), str):
+            self.refused = "its reply was not a message the grader can read"
+            return None
+        return reply
 
-    def _read(self, size: int, deadline: float) -> bytes | None:
-        """Exactly ``size`` bytes of reply before ``deadline``, or None (timeout or end of stream)."""
-        chunks, remaining = [], size
-        while remaining:
+    def _read(self, size: int, deadline: float) -> bytearray | None:
+        """Exactly ``size`` bytes of reply before ``deadline``, or None (timeout or end of stream).
+
+        Read into one buffer of the announced size (already checked against the cap),
+        so a large reply costs its size once, not once per chunk.
+        """
+        buffer = bytearray(size)
+        view, done = memoryview(buffer), 0
+        while done < size:
             ready, _, _ = select.select([self.process.stdout], [], [], max(deadline - time.monotonic(), 0.0))
             if not ready:
                 return None
-            chunk = self.process.stdout.read(remaining)
-            if not chunk:
+            count = self.process.stdout.readinto(view[done:])
+            if not count:
                 self.ended = True
                 return None
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+            done += count
+        return buffer
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -159,6 +184,8 @@ class _Worker:
 
     def death(self) -> str:
         """Why the worker ended, in words."""
+        if self.refused:
+            return self.refused
         if not self.ended:
             return TIMED_OUT
         try:
@@ -255,19 +282,19 @@ class IsolatedStudentCode:
                 f"{PRINT_LIMIT_BYTES / 1e6:.0f} MB allowed; remove the print calls from your function."
             )
         if reply["status"] == "student_error":
-            raise StudentCodeError(reply["message"])
+            raise StudentCodeError(str(reply.get("message")))
         if reply["status"] != "ok":
             raise StudentCodeError(f"Calling {label} failed in the grader's worker: {reply.get('message')}")
         try:
-            return boundary.decode(reply["result"].encode("utf-8"))
-        except (ValueError, boundary.BoundaryError) as error:
+            return boundary.decode(str(reply.get("result")).encode("utf-8"))
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
             raise StudentCodeError(f"{label} sent back something that is not plain data: {error}") from error
 
     def _ensure_loaded(self) -> None:
         if self._worker is not None and self._worker.alive():
             return
         self.close()
-        worker = _Worker(self.limits)
+        worker = _Worker(self.limits, self.program.lesson)
         load = {
             "op": "load",
             "setup": self.program.setup,
@@ -286,5 +313,7 @@ class IsolatedStudentCode:
                 f"defined, {reason}. No test could run."
             )
             raise StudentCodeError(self._fatal)
-        self.problems = reply["problems"]
+        problems = reply.get("problems")
+        if isinstance(problems, dict):
+            self.problems = {str(cell): str(problem) for cell, problem in problems.items()}
         self._worker = worker

@@ -1,21 +1,45 @@
 """Read notebooks and build the program that grading runs from them.
 
-Grading runs the lesson's setup cell from the instructor's copy, then the
-student's graded answer cells, keeping only imports, definitions and constant
-assignments from those cells: a notebook full of training loops grades as fast
-as one without, and nothing a student's cell does at top level (printing,
-training, reading files) happens during grading.
+What runs when a notebook is graded (the rule students are told):
+
+1. the lesson's setup cell and its parameters cell, from the instructor's copy
+   (so ``NUM_USERS`` and the like have the lesson's values);
+2. then, in notebook order, each answer cell and each cell the student added
+   before the last answer cell. In those cells every import, function and class
+   definition, assignment (``K = 10``, ``helper = lambda x: x``,
+   ``BIG = compute()``), ``try``/``if``/``with`` block runs, one top-level
+   statement at a time; a statement that fails is reported and the rest still
+   run. Bare expressions (a line that only shows a value), loops, magics
+   (``%time``, ``%matplotlib``) and shell lines (``!pip ...``) are skipped; the
+   body of a ``%%time``, ``%%timeit`` or ``%%capture`` cell runs as Python, and a
+   cell in another language (``%%bash``) does not run.
+
+The lesson's own cells (loading data, training) never run, which keeps
+grading fast. Student code is only ever parsed and run in the grading worker,
+never in the grader's own process: this module only selects cells.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SETUP_CELL_ID = "setup"
+PARAMETERS_CELL_ID = "parameters"
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+# Cell magics whose body is Python: the body defines the answer, the magic is dropped.
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "debug"})
+# Top-level statements that define things. Everything else at top level (bare
+# expressions, loops, asserts, raise) is the notebook's exploring, not the answer.
+_RUNS = (
+    ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+    ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.TryStar, ast.If, ast.With,
+)  # fmt: skip
 
 
 class NotebookError(ValueError):
@@ -24,7 +48,7 @@ class NotebookError(ValueError):
 
 @dataclass
 class AnswerCell:
-    """A graded answer cell: its nbgrader id and its code."""
+    """A cell whose code grading runs: an answer cell (its nbgrader id) or a cell the student added."""
 
     grade_id: str
     source: str
@@ -32,43 +56,57 @@ class AnswerCell:
 
 @dataclass
 class Program:
-    """What grading executes: the setup code, then each answer cell's definitions.
+    """What grading executes: the instructor's setup, then the student's cells.
 
     Attributes:
-        setup: the instructor's setup cell source.
-        answers: answer cells in notebook order, each reduced to its definitions.
-        problems: per answer cell, why some or all of it could not be used
-            (a syntax error, say); reported in feedback next to the failing tests.
+        setup: the instructor's setup and parameters cells' source (trusted).
+        answers: the student's answer cells and added cells, in notebook order,
+            as written (IPython syntax included); see :func:`run_cell`.
+        problems: per cell, why some or all of it could not be used; reported
+            in feedback next to the failing tests.
+        lesson: the lesson being graded, if known.
     """
 
     setup: str
     answers: list[AnswerCell]
     problems: dict[str, str] = field(default_factory=dict)
+    lesson: str = ""
 
 
 def read_notebook(path: str | Path) -> dict:
     """Load a notebook's JSON with errors that say what is wrong with the file.
 
     Args:
-        path: an ``.ipynb`` file.
+        path: an ``.ipynb`` file. A symbolic link or anything but a regular file is refused.
 
     Returns:
-        The notebook as a dict (nbformat 4).
+        The notebook as a dict, nbformat 4 (older formats are upgraded).
 
     Raises:
-        NotebookError: missing, too large, not UTF-8, not JSON, or not nbformat 4.
+        NotebookError: missing, a link, too large, not UTF-8, not JSON, or not a notebook.
     """
     path = Path(path)
-    if not path.is_file():
-        raise NotebookError(f"{path}: no such notebook")
-    size = path.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        raise NotebookError(f"{path}: no such notebook") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise NotebookError(f"{path}: a symbolic link, not a notebook; submit the notebook file itself")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotebookError(f"{path}: not a regular file; submit the notebook file itself")
+    if info.st_size > MAX_NOTEBOOK_BYTES:
         raise NotebookError(
-            f"{path}: {size / 1e6:.0f} MB is larger than the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB allowed; "
+            f"{path}: {info.st_size:,} bytes is larger than the {MAX_NOTEBOOK_BYTES:,} bytes allowed; "
             "clear the outputs (Edit > Clear Outputs of All Cells) and save again"
         )
     try:
-        text = path.read_bytes().decode("utf-8")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(descriptor, "rb") as stream:
+            data = stream.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as error:
+        raise NotebookError(f"{path}: cannot be read ({error.strerror})") from error
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise NotebookError(f"{path}: not UTF-8 text (byte {error.start}); is it really a notebook?") from error
     try:
@@ -77,15 +115,53 @@ def read_notebook(path: str | Path) -> dict:
         raise NotebookError(
             f"{path}: not valid notebook JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from error
+    except RecursionError:
+        raise NotebookError(f"{path}: not a notebook (its JSON is nested too deeply)") from None
     if not isinstance(notebook, dict):
         raise NotebookError(f"{path}: not a notebook (the JSON is not an object)")
-    if notebook.get("nbformat") != 4:
-        raise NotebookError(
-            f"{path}: nbformat {notebook.get('nbformat')!r}; save it with Jupyter 4 or newer (nbformat 4)"
-        )
-    if not isinstance(notebook.get("cells"), list):
-        raise NotebookError(f"{path}: not a notebook (no list of cells)")
+    version = notebook.get("nbformat")
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < 4:
+        notebook = _upgraded(notebook, path)
+    elif version != 4:
+        raise NotebookError(f"{path}: nbformat {version!r}; save it with Jupyter 4 or newer (nbformat 4)")
+    _check_structure(notebook, path)
     return notebook
+
+
+def _upgraded(notebook: dict, path: Path) -> dict:
+    """An older notebook (nbformat 1-3) converted to nbformat 4, as Jupyter would on opening it."""
+    import nbformat
+
+    try:
+        converted = nbformat.convert(nbformat.from_dict(notebook), 4)
+        return json.loads(nbformat.writes(converted, version=4))
+    except Exception as error:  # noqa: BLE001 - any failure means the file is not a usable old notebook
+        raise NotebookError(
+            f"{path}: nbformat {notebook.get('nbformat')} notebook that could not be upgraded to nbformat 4 "
+            f"({type(error).__name__}); open and save it in Jupyter, then submit again"
+        ) from None
+
+
+def _check_structure(notebook: dict, path: Path) -> None:
+    """Every field grading reads has the type nbformat 4 gives it, or a NotebookError naming the cell."""
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        raise NotebookError(f"{path}: not a notebook (no list of cells)")
+    if not isinstance(notebook.get("metadata", {}), dict):
+        raise NotebookError(f"{path}: not a notebook (its metadata is not an object)")
+    for number, cell in enumerate(cells, start=1):
+        where = f"{path}: cell {number}"
+        if not isinstance(cell, dict):
+            raise NotebookError(f"{where} is not a cell (a {type(cell).__name__}, not an object)")
+        if not isinstance(cell.get("cell_type", ""), str) or not isinstance(cell.get("id", ""), str):
+            raise NotebookError(f"{where}: its cell_type or id is not text")
+        if not isinstance(cell.get("metadata", {}), dict):
+            raise NotebookError(f"{where}: its metadata is not an object")
+        source = cell.get("source", "")
+        if not isinstance(source, str) and not (
+            isinstance(source, list) and all(isinstance(line, str) for line in source)
+        ):
+            raise NotebookError(f"{where}: its source is not text")
 
 
 def cell_source(cell: dict) -> str:
@@ -93,22 +169,35 @@ def cell_source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+def _nbgrader(cell: dict) -> dict:
+    metadata = cell.get("metadata", {})
+    nbgrader = metadata.get("nbgrader", {}) if isinstance(metadata, dict) else {}
+    return nbgrader if isinstance(nbgrader, dict) else {}
+
+
 def grade_id(cell: dict) -> str | None:
-    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
-    return nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    value = _nbgrader(cell).get("grade_id")
+    return value if isinstance(value, str) else None
 
 
 def is_answer_cell(cell: dict) -> bool:
-    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and isinstance(nbgrader, dict) and bool(nbgrader.get("solution"))
+    return cell.get("cell_type") == "code" and bool(_nbgrader(cell).get("solution"))
+
+
+def _cell_with_id(master: dict, cell_id: str) -> dict | None:
+    for cell in master["cells"]:
+        if grade_id(cell) == cell_id or (cell.get("id") == cell_id and not _nbgrader(cell)):
+            return cell
+    return None
 
 
 def setup_source(master: dict, master_path: Path) -> str:
-    """The master notebook's setup cell (nbgrader grade_id ``setup``)."""
-    for cell in master["cells"]:
-        if grade_id(cell) == SETUP_CELL_ID:
-            return cell_source(cell)
-    raise NotebookError(f"{master_path}: no cell with nbgrader grade_id {SETUP_CELL_ID!r}")
+    """The master notebook's setup cell (nbgrader grade_id ``setup``), then its parameters cell."""
+    setup = _cell_with_id(master, SETUP_CELL_ID)
+    if setup is None:
+        raise NotebookError(f"{master_path}: no cell with nbgrader grade_id {SETUP_CELL_ID!r}")
+    parameters = _cell_with_id(master, PARAMETERS_CELL_ID)
+    return cell_source(setup) + ("\n\n" + cell_source(parameters) if parameters is not None else "")
 
 
 def answer_ids(master: dict) -> list[str]:
@@ -116,102 +205,160 @@ def answer_ids(master: dict) -> list[str]:
     return [grade_id(cell) for cell in master["cells"] if is_answer_cell(cell)]
 
 
-def build_program(submission: dict, master: dict, master_path: Path) -> Program:
-    """The program that grades ``submission``: master's setup, student's answer definitions.
+def _normalised(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def build_program(submission: dict, master: dict, master_path: Path, lesson: str = "") -> Program:
+    """The program that grades ``submission``: master's setup, the student's answer and added cells.
 
     Answer cells are found by their nbgrader grade id. If a notebook lost its cell
     metadata (some editors drop it), cells that define one of the exercises'
-    functions are used instead.
+    functions or classes are the answer cells. A cell the student added is a
+    code cell before the last answer cell that is neither a graded cell nor one
+    of the lesson's own cells (by cell id or by identical source). Nothing here
+    parses student code: that happens in the grading worker.
 
     Args:
         submission: the student's notebook (as from :func:`read_notebook`).
         master: the instructor's notebook of the same lesson.
         master_path: where ``master`` was read from, for messages.
+        lesson: the lesson's name, passed on to the worker.
 
     Returns:
         A :class:`Program`.
     """
     setup = setup_source(master, master_path)
     wanted = answer_ids(master)
-    cells = [cell for cell in submission["cells"] if is_answer_cell(cell) and grade_id(cell) in wanted]
+    cells = submission["cells"]
+    answer_at = {
+        position: grade_id(cell)
+        for position, cell in enumerate(cells)
+        if is_answer_cell(cell) and grade_id(cell) in wanted
+    }
     seen: set[str] = set()
-    for cell in cells:
-        if grade_id(cell) in seen:
+    for label in answer_at.values():
+        if label in seen:
             raise NotebookError(
-                f"the answer cell {grade_id(cell)!r} appears more than once (a copied cell?); "
-                "keep one copy of it and submit again"
+                f"the answer cell {label!r} appears more than once (a copied cell?); keep one copy of it and submit again"
             )
-        seen.add(grade_id(cell))
-    if not cells:
-        exercise_names = _defined_names_of(master, wanted)
-        cells = [
-            cell
-            for cell in submission["cells"]
-            if cell.get("cell_type") == "code" and _defined_names(cell_source(cell)) & exercise_names
-        ]
-    answers: list[AnswerCell] = []
-    problems: dict[str, str] = {}
-    for position, cell in enumerate(cells):
-        label = grade_id(cell) or f"cell {position + 1}"
-        definitions, problem = definitions_only(cell_source(cell))
-        if problem:
-            problems[label] = problem
-        answers.append(AnswerCell(label, definitions))
-    return Program(setup=setup, answers=answers, problems=problems)
+        seen.add(label)
+    if not answer_at:
+        names = _exercise_names(master, wanted)
+        answer_at = {
+            position: f"cell {position + 1}"
+            for position, cell in enumerate(cells)
+            if cell.get("cell_type") == "code" and _defines_any(cell_source(cell), names)
+        }
+    lesson_ids = {cell.get("id") for cell in master["cells"] if cell.get("id")}
+    lesson_sources = {
+        _normalised(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"
+    }
+    last = max(answer_at, default=-1)
+    answers = []
+    for position, cell in enumerate(cells[: last + 1]):
+        if position in answer_at:
+            answers.append(AnswerCell(answer_at[position], cell_source(cell)))
+        elif _is_added(cell, lesson_ids, lesson_sources):
+            answers.append(AnswerCell(f"cell {position + 1}", cell_source(cell)))
+    return Program(setup=setup, answers=answers, lesson=lesson)
 
 
-def _defined_names_of(master: dict, wanted: list[str]) -> set[str]:
+def _is_added(cell: dict, lesson_ids: set, lesson_sources: set[str]) -> bool:
+    if cell.get("cell_type") != "code" or _nbgrader(cell):
+        return False
+    if cell.get("id") in lesson_ids:
+        return False
+    source = _normalised(cell_source(cell))
+    return bool(source) and source not in lesson_sources
+
+
+def _exercise_names(master: dict, wanted: list[str]) -> set[str]:
     names: set[str] = set()
     for cell in master["cells"]:
         if grade_id(cell) in wanted:
-            names |= _defined_names(cell_source(cell))
+            names |= set(_DEFINITION.findall(cell_source(cell)))
     return names
 
 
-def _defined_names(source: str) -> set[str]:
+# A top-level ``def name`` or ``class name``; a regular expression, so that nothing
+# in the grader's process parses student code.
+_DEFINITION = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def _defines_any(source: str, names: set[str]) -> bool:
+    return bool(set(_DEFINITION.findall(source)) & names)
+
+
+# --- running a cell (in the worker) ---------------------------------------------------
+
+
+class _NoShell:
+    """Stands in for IPython while grading: magics and shell lines do nothing and return None."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
+def python_source(source: str) -> str:
+    """A cell's code as plain Python: magics and shell lines become no-op calls.
+
+    A ``%%time`` (``%%timeit``, ``%%capture``...) cell keeps its body; a cell in
+    another language (``%%bash``, ``%%writefile``...) becomes empty.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    lines = source.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("%%"):
+            magic = stripped[2:].split(maxsplit=1)[0] if stripped[2:].strip() else ""
+            if magic not in PYTHON_CELL_MAGICS:
+                return ""
+            lines[index] = "\n"  # keep line numbers in messages
+        break
+    return TransformerManager().transform_cell("".join(lines))
+
+
+def runnable_statements(source: str) -> tuple[list[ast.stmt], str | None]:
+    """The top-level statements of a cell that grading runs (see the module's rule).
+
+    Returns:
+        ``(statements, problem)``: the statements, and a one-line description of
+        why the cell could not be used (a syntax error, say), or ``None``.
+    """
     try:
-        tree = ast.parse(_python_only(source))
-    except SyntaxError:
-        return set()
-    return {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-    }
+        tree = ast.parse(python_source(source))
+    except SyntaxError as error:
+        return [], f"syntax error on line {error.lineno}: {error.msg}"
+    except (RecursionError, MemoryError, ValueError) as error:
+        return [], f"the cell could not be parsed ({type(error).__name__}: too long or too deeply nested)"
+    return [node for node in tree.body if isinstance(node, _RUNS)], None
 
 
 def definitions_only(source: str) -> tuple[str, str | None]:
-    """Keep a cell's imports, function and class definitions and constant assignments.
+    """The statements of a cell that grading runs, as source, and a problem or ``None``."""
+    statements, problem = runnable_statements(source)
+    return ast.unparse(ast.Module(body=statements, type_ignores=[])), problem
 
-    Args:
-        source: a cell's code; IPython magics (``%time``, ``!pip``) are allowed.
+
+def run_cell(source: str, namespace: dict, label: str) -> str | None:
+    """Run a cell's runnable statements in ``namespace``, one at a time.
 
     Returns:
-        ``(code, problem)``: the kept statements as source, and a one-line
-        description of why the cell could not be used, or ``None``.
+        A one-line description of the first problem (a syntax error, or the first
+        statement that raised), or ``None``. Statements after a failing one still run.
     """
-    try:
-        tree = ast.parse(_python_only(source))
-    except SyntaxError as error:
-        return "", f"syntax error on line {error.lineno}: {error.msg}"
-    kept = [node for node in tree.body if _is_definition(node)]
-    return ast.unparse(ast.Module(body=kept, type_ignores=[])), None
-
-
-def _is_definition(node: ast.stmt) -> bool:
-    if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return True
-    if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+    namespace.setdefault("get_ipython", _NoShell)
+    statements, problem = runnable_statements(source)
+    for statement in statements:
         try:
-            ast.literal_eval(node.value)
-        except (ValueError, TypeError, SyntaxError, RecursionError):
-            return False
-        return True
-    return False
-
-
-def _python_only(source: str) -> str:
-    """Turn IPython syntax (magics, shell escapes) into plain Python calls."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
+            code = compile(ast.Module(body=[statement], type_ignores=[]), f"<cell {label}>", "exec")
+            exec(code, namespace)  # noqa: S102 - student code, in the grading worker
+        except Exception as error:  # noqa: BLE001 - any failure is the student's to see
+            problem = problem or (
+                f"line {statement.lineno} raised {type(error).__name__}: {error}"
+            )
+    return problem

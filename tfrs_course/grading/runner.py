@@ -149,6 +149,10 @@ class _GradingPlugin:
             (selected if wanted else deselected).append(item)
         if deselected:
             config.hook.pytest_deselected(items=deselected)
+        # Every visible test runs before any hidden one: student code that records the
+        # inputs it is called with cannot show a hidden test's inputs in a visible
+        # test's failure message, because no hidden input exists yet when those are made.
+        selected.sort(key=lambda item: bool(item.get_closest_marker(MARKER).kwargs.get("hidden", False)))
         items[:] = selected
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -1,21 +1,31 @@
 """Start a grading worker in a sandbox: ``python -I -m tfrs_course.grading.sandbox CONFIG_JSON``.
 
 This launcher runs in a fresh, single-threaded process, sets up the sandbox,
-then replaces itself with the worker (:mod:`tfrs_course.grading.worker`).
+loads the trusted part of the worker, and only then lets student code near it
+(:mod:`tfrs_course.grading.worker`).
 
 Always:
 - resource limits: CPU seconds, address space (memory), processes, open files,
   file size, no core dumps;
-- an empty working directory and a scrubbed environment (set by the caller).
+- an empty working directory and a scrubbed environment (set by the caller);
+- the worker dies with the process that started it (``PR_SET_PDEATHSIG``).
 
-When started as root on Linux, also:
-- new mount, network and PID namespaces: no network but an unconfigured
-  loopback; when the worker exits, every process it started dies with it;
-- a fresh, empty ``/tmp`` and ``/dev/shm``; home folders, ``/work``, ``/opt`` and
-  the like, and the checkout holding the kit, replaced by empty folders that hold
-  only the interpreter, the virtualenv and the kit's package; and empty folders
-  over the paths the grader names (solutions, autograder tests, submissions,
-  results), for when those lie inside what the worker needs;
+When started as root on Linux (the kit's own sandbox, written after the way
+bubblewrap builds one):
+- new mount, network, PID, IPC and UTS namespaces: no network but an
+  unconfigured loopback, no shared memory or semaphores of the host, and only
+  its own processes in a fresh ``/proc``; when the worker exits, every process it
+  started dies with it;
+- a new, read-only root file system that holds only the system folders
+  (``/usr``, ``/etc``, ``/lib``...), a few devices, the interpreter, the
+  virtualenv and the kit's package, each read-only, wherever they are (under
+  ``/tmp`` or ``/dev/shm`` too), plus a fresh ``/tmp`` and ``/dev/shm``. Home
+  folders, the checkout, ``/run``, ``/var`` and every other writable place of
+  the host are simply not there;
+- inside that, empty folders over the paths the grader names (solutions,
+  autograder tests, submissions, results), over the course copy a wheel carries
+  (``tfrs_course/_course``) and, once the trusted drivers are loaded, over the
+  kit's modules that answer exercises (see :data:`worker.EXERCISE_HELPERS`);
 - the worker runs as an unprivileged uid of its own, used by no other process.
 
 Without root these steps are skipped (an ordinary user cannot create them
@@ -28,26 +38,39 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import resource
+import signal
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-# Where people and programs keep files. The worker sees none of it but the
-# interpreter, the virtualenv and the kit's package (and the checkout holding the kit
-# is covered too, wherever it is).
-COVERED_FOLDERS = ("/home", "/root", "/work", "/srv", "/mnt", "/media", "/opt", "/var/tmp", "/builds")
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
+# What every program needs from the host, read-only. Merged-/usr systems make
+# /bin, /lib and the like symbolic links into /usr; they are recreated as links.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # Each worker gets an unprivileged uid of its own, with no login and no files on the
 # system: this base plus the launcher's pid, which no other live process has. So one
 # worker's fork bomb cannot use up another worker's process limit.
 WORKER_UID_BASE = 100_000
 NO_GROUP = 65534
+SANDBOX_NAME = "the kit's own namespace sandbox (pivot_root into a new read-only root)"
 
 
 @dataclass
@@ -61,6 +84,7 @@ class SandboxConfig:
         max_processes: process (and thread) limit, enforced for the unprivileged user.
         max_file_bytes: largest file the worker may write.
         isolate: use namespaces and drop privileges when running as root.
+        lesson: the lesson being graded (its trusted drivers are loaded before student code).
     """
 
     hide: list[str] = field(default_factory=list)
@@ -69,6 +93,7 @@ class SandboxConfig:
     max_processes: int = 256
     max_file_bytes: int = 64 * 1024**2
     isolate: bool = True
+    lesson: str = ""
 
 
 def sandbox_capabilities() -> dict[str, bool]:
@@ -81,7 +106,16 @@ def sandbox_capabilities() -> dict[str, bool]:
         "no_network": root,
         "hidden_paths": root,
         "kill_all_descendants": root,
+        "own_processes_only": root,
+        "no_shared_memory": root,
     }
+
+
+def sandbox_description() -> str:
+    """Which sandbox grading uses here, in words (for the instructor)."""
+    if sandbox_capabilities()["unprivileged_user"]:
+        return SANDBOX_NAME
+    return "a separate process with resource limits only (not root: no namespaces)"
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -93,91 +127,161 @@ def _check(result: int, what: str) -> None:
         raise OSError(error, f"{what}: {os.strerror(error)}")
 
 
-def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def _mount(source: str, target: str | Path, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(
         _libc.mount(
-            source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+            source.encode(), str(target).encode(), fstype.encode() if fstype else None, flags,
             data.encode() if data else None,
         ),
         f"mount {target}",
     )  # fmt: skip
 
 
-def _first_closed_ancestor(path: Path) -> Path | None:
-    """The highest folder above ``path`` that other users cannot enter, if any."""
-    closed = None
-    for ancestor in reversed(path.parents):
-        if ancestor == Path("/"):
-            continue
-        if not os.stat(ancestor).st_mode & 0o001:
-            closed = ancestor
-            break
-    return closed
+def _pivot_root(new_root: str, put_old: str) -> None:
+    number = SYS_PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(f"pivot_root: unknown system call number on {platform.machine()}")
+    _check(_libc.syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
 
 
-def _outermost(folders: set[Path]) -> set[Path]:
-    return {folder for folder in folders if not any(other in folder.parents for other in folders)}
+def die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies (a SIGKILLed grader leaves nothing behind)."""
+    if sys.platform.startswith("linux"):
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _expose_only(needed: list[Path], covered: list[Path], holding: Path) -> None:
-    """Replace each covered folder with an empty one that holds only the needed paths.
+def _bind(old: Path, new: Path, read_only: bool = True) -> None:
+    """Mount host path ``old`` (seen under the old root) at ``new``, read-only."""
+    if old.is_symlink():
+        new.parent.mkdir(parents=True, exist_ok=True)
+        if not new.exists() and not new.is_symlink():
+            new.symlink_to(os.readlink(old))
+        return
+    if not old.exists():
+        return
+    new.parent.mkdir(parents=True, exist_ok=True)
+    if old.is_dir():
+        new.mkdir(exist_ok=True)
+    elif not new.exists():
+        new.touch()
+    _mount(str(old), new, None, MS_BIND | MS_REC)
+    if read_only:
+        _mount("none", new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
-    Each covered folder (and each folder on the way to a needed path that other
-    users cannot enter) is replaced by an empty tmpfs; each needed path under it
-    is bind-mounted back. So the worker reaches its interpreter, its virtualenv
-    and the kit, and nothing else kept there: not this checkout's solutions, nor
-    another checkout's, nor anyone's home.
+
+def _needed_paths() -> list[Path]:
+    """The interpreter, the virtualenv, the kit's package and the folders they import from, resolved.
+
+    A folder on ``sys.path`` that holds the kit (the checkout, for an editable
+    install) is not needed as a whole: only the kit's package inside it is.
     """
-    covers = {folder for folder in covered if folder.is_dir()}
-    covers |= {closed for path in needed if (closed := _first_closed_ancestor(path)) is not None}
-    covers = _outermost(covers)
-    kept: list[tuple[Path, Path]] = []
-    for path in dict.fromkeys(needed):
-        if any(cover == path or cover in path.parents for cover in covers):
-            keep = holding / str(len(kept))
-            keep.mkdir()
-            _mount(str(path), str(keep), None, MS_BIND | MS_REC)
-            kept.append((path, keep))
-    for cover in covers:
-        _mount("tmpfs", str(cover), "tmpfs", 0, "mode=755,size=1m")
-    for path, keep in kept:
-        path.mkdir(parents=True, exist_ok=True)
-        _mount(str(keep), str(path), None, MS_BIND | MS_REC)
+    kit = Path(__file__).resolve().parents[1]
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), kit}
+    for entry in sys.path:
+        folder = Path(entry).resolve() if entry else None
+        if folder is not None and folder.is_dir() and folder != Path("/") and folder not in kit.parents:
+            paths.add(folder)
+    executable = Path(sys.executable).resolve()
+    if not any(folder in executable.parents for folder in paths):
+        paths.add(executable)
+    return sorted(paths, key=lambda path: len(path.parts))
+
+
+def bundled_course_copies() -> list[str]:
+    """The copies of solutions/ and autograder/ a wheel installs inside the package, wherever they are."""
+    found = []
+    for entry in [*sys.path, str(Path(__file__).resolve().parents[2])]:
+        if entry:
+            copy = Path(entry) / "tfrs_course" / "_course"
+            if copy.is_dir():
+                found.append(str(copy.resolve()))
+    return sorted(set(found))
+
+
+def _build_root(config: SandboxConfig) -> None:
+    """Switch to a new root that holds only what the worker needs (see the module's docstring)."""
+    # Resolved while the host's file system is still "/".
+    needed = _needed_paths()
+    secrets = sorted({str(Path(path).resolve()) for path in [*config.hide, *bundled_course_copies()]})
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    # A staging tmpfs over /tmp. pivot_root moves it to "/" and the host's /tmp
+    # reappears under /oldroot/tmp, so a kit kept under /tmp can be bound from there.
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    os.chdir("/tmp")
+    os.mkdir("oldroot")
+    os.mkdir("newroot")
+    _mount("tmpfs", "newroot", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    _pivot_root(".", "oldroot")
+    os.chdir("/")
+    old, new = Path("/oldroot"), Path("/newroot")
+    for path in SYSTEM_PATHS:
+        _bind(old / path.lstrip("/"), new / path.lstrip("/"))
+    (new / "dev").mkdir()
+    _mount("tmpfs", new / "dev", "tmpfs", MS_NOSUID, "mode=755,size=64k")
+    for device in DEVICES:
+        _bind(old / "dev" / device, new / "dev" / device, read_only=False)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):  # fmt: skip
+        (new / "dev" / name).symlink_to(target)
+    (new / "dev" / "shm").mkdir()
+    _mount("tmpfs", new / "dev" / "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    (new / "proc").mkdir()
+    _mount("proc", new / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    (new / "tmp").mkdir()
+    _mount("tmpfs", new / "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m")
+    # After /tmp and /dev/shm exist: a kit kept under either is bound inside them.
+    for path in needed:
+        relative = str(path).lstrip("/")
+        _bind(old / relative, new / relative)
+    for secret in secrets:
+        target = new / secret.lstrip("/")
+        if target.is_dir():
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=000,size=4k")
+        elif target.exists():
+            _mount("/newroot/dev/null", target, None, MS_BIND)
+    # Leave the old root behind for good: the worker can no longer reach it.
+    os.chdir(new)
+    _pivot_root(".", ".")
+    _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+    _mount("none", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def hide_after_loading(paths: list[Path]) -> None:
+    """Cover files and folders the trusted side has already loaded, so student code cannot read them."""
+    for path in paths:
+        if path.is_dir():
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=000,size=4k")
+        elif path.exists():
+            _mount("/dev/null", path, None, MS_BIND)
 
 
 def _isolate(config: SandboxConfig) -> int:
-    """Namespaces, mounts and the unprivileged user. Returns the uid the worker runs as."""
+    """Namespaces and the new root. Returns the uid the worker will run as."""
     uid = WORKER_UID_BASE + os.getpid()
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
+    _check(
+        _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare"
+    )
     # The first child is PID 1 of the new PID namespace: when it exits, the kernel
     # kills every process it left behind (a fork bomb's included).
     child = os.fork()
     if child:
         _, status = os.waitpid(child, 0)
         os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
-    _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    holding = Path("/dev/shm") / f"tfrs-course-keep-{os.getpid()}-{os.getppid()}"
-    _mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=700,size=1m")
-    holding.mkdir()
-    kit = Path(__file__).resolve().parents[1]
-    needed = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), kit]
-    covered = [Path(folder) for folder in COVERED_FOLDERS]
-    if (kit.parent / "pyproject.toml").is_file():
-        covered.append(kit.parent.parent)  # a checkout: hide it and its siblings (other checkouts)
-    _expose_only(needed, covered, holding)
-    for secret in config.hide:
-        if Path(secret).exists():
-            _mount("tmpfs", secret, "tmpfs", 0, "mode=000,size=4k")
-    _mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777,size=512m")
-    _mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=1777,size=64m")
+    die_with_parent()
+    _build_root(config)
     work = Path("/tmp/work")
     work.mkdir()
     os.chown(work, uid, NO_GROUP)
     os.chdir(work)
+    return uid
+
+
+def _drop_privileges(uid: int) -> None:
     os.setgroups([])
     os.setgid(NO_GROUP)
     os.setuid(uid)
-    return uid
+    die_with_parent()  # a change of uid clears it
 
 
 def _limit(config: SandboxConfig, isolated: bool) -> None:
@@ -192,12 +296,19 @@ def _limit(config: SandboxConfig, isolated: bool) -> None:
 
 
 def main(argv: list[str]) -> None:
+    die_with_parent()
     config = SandboxConfig(**json.loads(argv[0]))
     isolated = config.isolate and sandbox_capabilities()["unprivileged_user"]
-    if isolated:
-        _isolate(config)
+    uid = _isolate(config) if isolated else None
+    from tfrs_course.grading import worker
+
+    # Trusted code is loaded (and the kit's answering modules blocked) before any student code exists.
+    trusted = worker.prepare(config.lesson)
+    if uid is not None:
+        hide_after_loading(worker.exercise_helper_files())
+        _drop_privileges(uid)
     _limit(config, isolated)
-    os.execv(sys.executable, [sys.executable, "-I", "-m", "tfrs_course.grading.worker"])
+    worker.main(trusted)
 
 
 def launcher_command(config: SandboxConfig) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrs_course.grading import boundary
-from tfrs_course.grading.notebook import Program, build_program, read_notebook
+from tfrs_course.grading.notebook import Program, build_program, read_notebook, run_cell
 
 # Set on the module that student code runs in, so tracebacks say where code came from.
 STUDENT_FILE = "<your notebook>"
@@ -52,10 +52,11 @@ class StudentCode:
 
     @classmethod
     def from_program(cls, program: Program, origin: str = "") -> StudentCode:
-        """Execute the setup code, then each answer cell's definitions, in a fresh namespace.
+        """Execute the setup code, then each of the student's cells, in a fresh namespace.
 
-        A cell that raises is recorded in ``problems`` and the rest still run, so
-        one broken cell costs only the exercises that need it.
+        Cells run by the rule in :mod:`tfrs_course.grading.notebook`. A statement
+        that raises is recorded in ``problems`` and the rest still run, so one
+        broken cell costs only the exercises that need it.
         """
         namespace: dict[str, Any] = {"__name__": "student_answers", "__file__": STUDENT_FILE}
         problems = dict(program.problems)
@@ -63,10 +64,9 @@ class StudentCode:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             exec(compile(program.setup, "<setup cell>", "exec"), namespace)  # noqa: S102 - instructor's code
             for answer in program.answers:
-                try:
-                    exec(compile(answer.source, f"<cell {answer.grade_id}>", "exec"), namespace)  # noqa: S102
-                except Exception as error:  # noqa: BLE001 - any failure is the student's to see
-                    problems[answer.grade_id] = f"running the cell raised {type(error).__name__}: {error}"
+                problem = run_cell(answer.source, namespace, answer.grade_id)
+                if problem:
+                    problems[answer.grade_id] = problem
         return cls(namespace, problems, origin)
 
     def has(self, name: str) -> bool:

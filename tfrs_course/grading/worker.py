@@ -1,11 +1,18 @@
 """The grading worker: runs one submission's code and answers calls with plain data.
 
-Started by :mod:`tfrs_course.grading.sandbox`. It reads requests from the pipe
-on its standard input and writes replies to the pipe that was its standard
-output; before any student code runs, file descriptors 1 and 2 are pointed at
-the captured-output pipe, so whatever student code prints can never be mistaken
-for a reply. Replies are data the grader compares with its own reference
-results; the grader trusts nothing else from this process.
+Started by :mod:`tfrs_course.grading.sandbox`, which first calls :func:`prepare`
+(before any student code exists, and while it may still hide files): the
+lesson's trusted drivers are loaded and copied with their own globals, so code
+that runs while the student's cells are defined (decorators, default arguments,
+class bodies) cannot replace them; and the kit's modules that answer exercises
+are made unimportable.
+
+The worker reads requests from the pipe on its standard input and writes
+replies to the pipe that was its standard output; before any student code runs,
+file descriptors 1 and 2 are pointed at the captured-output pipe, so whatever
+student code prints can never be mistaken for a reply. Replies are data the
+grader compares with its own reference results; the grader trusts nothing else
+from this process.
 
 Messages are an 8-byte big-endian length followed by UTF-8 JSON.
 """
@@ -13,16 +20,34 @@ Messages are an 8-byte big-endian length followed by UTF-8 JSON.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import json
 import os
+import pkgutil
 import struct
 import sys
+import types
+from pathlib import Path
 from typing import Any, BinaryIO
 
 HEADER = struct.Struct(">Q")
+# Requests (the student's cells, a test's inputs) are at most this large.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-# Drivers are looked up by name; only the course's own driver modules may be named.
-DRIVER_PACKAGE = "tfrs_course.grading.drivers."
+DRIVER_PACKAGE = "tfrs_course.grading.drivers"
+# The kit's modules that implement exercises (top-k accuracy, popularity, the
+# towers and models, serving with exclusions) or can reach the reference (the
+# lesson builder, the demo): student code cannot import them while it is graded.
+EXERCISE_HELPERS = (
+    "tfrs_course.evaluation",
+    "tfrs_course.models",
+    "tfrs_course.serving",
+    "tfrs_course.benchmarks",
+    "tfrs_course.demo",
+    "tfrs_course.lessons",
+    "tfrs_course.colab",
+    "tfrs_course.data.calibration",
+    DRIVER_PACKAGE,
+)
 
 
 def read_message(stream: BinaryIO) -> dict | None:
@@ -56,15 +81,94 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def resolve_driver(name: str):
-    """A driver function from ``module:function``, limited to the course's driver modules."""
-    module_name, _, function_name = name.partition(":")
-    if not module_name.startswith(DRIVER_PACKAGE):
-        raise ValueError(f"{module_name!r} is not a course driver module")
-    return getattr(importlib.import_module(module_name), function_name)
+class _Blocked(importlib.abc.MetaPathFinder):
+    """Refuses the kit's exercise-answering modules, with a reason a student can act on."""
+
+    def find_spec(self, name, path=None, target=None):
+        if any(name == blocked or name.startswith(blocked + ".") for blocked in EXERCISE_HELPERS):
+            raise ImportError(
+                f"{name} is not available while your notebook is graded: it holds the kit's own answers "
+                "to exercises. Write the exercise with your own code."
+            )
+        return None
 
 
-def _handle(code: Any, message: dict) -> dict:
+def exercise_helper_files() -> list[Path]:
+    """The files of :data:`EXERCISE_HELPERS` (and the compiled copies next to them) that exist."""
+    kit = Path(__file__).resolve().parents[1]
+    found = []
+    for name in EXERCISE_HELPERS:
+        relative = Path(*name.split(".")[1:])
+        for candidate in (kit / relative, kit / relative.with_suffix(".py")):
+            if candidate.exists():
+                found.append(candidate)
+        found.append(kit / relative.parent / "__pycache__")
+    return [path for path in dict.fromkeys(found) if path.exists()]
+
+
+def _copy_with_globals(function: types.FunctionType, namespace: dict) -> types.FunctionType:
+    copy = types.FunctionType(
+        function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    copy.__module__ = function.__module__
+    copy.__doc__ = function.__doc__
+    return copy
+
+
+def load_trusted_drivers() -> dict[str, Any]:
+    """Every driver module's functions, as private copies: ``"module:name" -> function``.
+
+    Each module's globals are copied too, and references between driver modules
+    point at the copies, so reassigning a driver module's names later (from a
+    decorator, a default argument, a class body) changes nothing a test runs.
+    """
+    package = importlib.import_module(DRIVER_PACKAGE)
+    modules = [
+        importlib.import_module(f"{DRIVER_PACKAGE}.{info.name}") for info in pkgutil.iter_modules(package.__path__)
+    ]
+    namespaces = {module.__name__: dict(vars(module)) for module in modules}
+    copies: dict[int, types.FunctionType] = {}
+    for module in modules:
+        namespace = namespaces[module.__name__]
+        for name, value in list(namespace.items()):
+            if isinstance(value, types.FunctionType) and value.__globals__ is vars(module):
+                copies[id(value)] = namespace[name] = _copy_with_globals(value, namespace)
+    for namespace in namespaces.values():
+        for name, value in list(namespace.items()):
+            if isinstance(value, types.FunctionType) and id(value) in copies:
+                namespace[name] = copies[id(value)]
+    return {
+        f"{module_name}:{name}": value
+        for module_name, namespace in namespaces.items()
+        for name, value in namespace.items()
+        if isinstance(value, types.FunctionType) and value.__module__ == module_name
+    }
+
+
+def block_exercise_helpers() -> None:
+    """Forget the kit's exercise-answering modules and refuse to import them again."""
+    for name in list(sys.modules):
+        if any(name == blocked or name.startswith(blocked + ".") for blocked in EXERCISE_HELPERS):
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and getattr(sys.modules[parent], child, None) is sys.modules[name]:
+                delattr(sys.modules[parent], child)
+            del sys.modules[name]
+    sys.meta_path.insert(0, _Blocked())
+
+
+def prepare(lesson: str = "") -> dict[str, Any]:
+    """Load everything trusted, before student code runs. Returns the drivers by name."""
+    import tfrs_course  # noqa: F401 - legacy Keras before student setup imports TensorFlow
+    from tfrs_course.grading import boundary, notebook, submission  # noqa: F401 - loaded while trusted
+
+    drivers = load_trusted_drivers()
+    block_exercise_helpers()
+    return drivers
+
+
+def _handle(code: Any, message: dict, drivers: dict[str, Any]) -> dict:
     from tfrs_course.grading import boundary
     from tfrs_course.grading.notebook import AnswerCell, Program
     from tfrs_course.grading.submission import StudentCode, StudentCodeError
@@ -84,7 +188,10 @@ def _handle(code: Any, message: dict) -> dict:
         if operation == "call":
             result = code.call(message["name"], *args, **kwargs)
         elif operation == "run":
-            result = code.run(resolve_driver(message["driver"]), *args, **kwargs)
+            driver = drivers.get(message["driver"])
+            if driver is None:
+                return {"status": "error", "message": f"{message['driver']!r} is not a course driver"}
+            result = code.run(driver, *args, **kwargs)
         else:
             return {"status": "error", "message": f"unknown operation {operation!r}"}
     except StudentCodeError as error:
@@ -92,7 +199,9 @@ def _handle(code: Any, message: dict) -> dict:
     return {"status": "ok", "result": boundary.encode(result).decode("utf-8")}
 
 
-def main() -> None:
+def main(drivers: dict[str, Any] | None = None) -> None:
+    if drivers is None:
+        drivers = prepare()
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     # Student output goes to the captured-output pipe (fd 2), never to the reply pipe.
@@ -100,7 +209,6 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - must outlive this function
-    import tfrs_course  # noqa: F401 - legacy Keras before student setup imports TensorFlow
 
     code = None
     while True:
@@ -108,7 +216,7 @@ def main() -> None:
         if message is None:
             return
         if message["op"] == "load" or code is not None:
-            reply = _handle(code, message)
+            reply = _handle(code, message, drivers)
         else:
             reply = {"status": "error", "message": "no submission loaded"}
         code = reply.pop("_code", code)
