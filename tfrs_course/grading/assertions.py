@@ -127,7 +127,9 @@ def _without_library_frames(message: str) -> str:
             skip_next = True
             continue
         kept.append(line)
-    return "\n".join(line for line in kept if line.strip() != "in user code:")
+    # TensorFlow introduces the frames it copies with "in user code:"; blank lines only spread the report out.
+    kept = [line.removesuffix(" in user code:").removesuffix("in user code:").rstrip() for line in kept]
+    return "\n".join(line for line in kept if line.strip())
 
 
 def _is_student_file(filename: str) -> bool:
@@ -270,7 +272,13 @@ def _array_difference(got: Any, expected: np.ndarray, where: str, rtol: float, a
         return None
     position = tuple(int(i) for i in np.argwhere(~matches)[0])
     index = position[0] if len(position) == 1 else position
-    return f"{where}[{index}]: expected {show(expected[position].item())}, got {show(got[position].item())}"
+    return f"{where}[{index}]: expected {show(_element(expected, position))}, got {show(_element(got, position))}"
+
+
+def _element(array: np.ndarray, position: tuple[int, ...]) -> Any:
+    """One element as a Python value (text in object arrays, such as a frame's index, is already one)."""
+    value = array[position]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _frame_difference(
