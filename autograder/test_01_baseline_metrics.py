@@ -10,6 +10,10 @@ import pandas as pd
 from tfrs_course.grading import describe_call, expect_same, graded
 from tfrs_course.grading.assertions import Hint, student_call
 
+# Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
+DIFFICULTY = {"select_top_users": 1, "most_popular_items": 1, "top_k_accuracy": 2}
+
+
 
 def _interactions(user_ids, item_ids):
     return pd.DataFrame({"user_no": list(user_ids), "item_no": list(item_ids)})
@@ -54,24 +58,24 @@ TOP_USERS_HINT = Hint(
 )
 
 
-@graded("select_top_users", points=1)
+@graded("select_top_users", points=0.5)
 def test_select_top_users_small_table(student, reference):
     train = _interactions(["u1", "u2", "u2", "u3", "u3", "u3"], ["a", "a", "b", "a", "b", "c"])
     _compare(student, reference, "select_top_users", train, 2, hint=TOP_USERS_HINT)
 
 
-@graded("select_top_users", points=1)
+@graded("select_top_users", points=0.5)
 def test_select_top_users_breaks_ties_by_id_as_text(student, reference):
     _compare(student, reference, "select_top_users", _tied_table("user_no"), 3, hint=TOP_USERS_HINT)
 
 
-@graded("select_top_users", points=1, hidden=True)
+@graded("select_top_users", points=0.5, hidden=True)
 def test_select_top_users_n_larger_than_users(student, reference):
     train = _interactions(["b", "a", "b"], ["x", "y", "z"])
     _compare(student, reference, "select_top_users", train, 10, hint="With fewer users than n, return them all.")
 
 
-@graded("select_top_users", points=1, hidden=True)
+@graded("select_top_users", points=0.5, hidden=True)
 def test_select_top_users_random_tables(student, reference):
     for seed in range(3):
         train = _random_interactions(seed, n_rows=400, n_users=60, n_items=40)
@@ -88,24 +92,24 @@ POPULAR_HINT = Hint(
 )
 
 
-@graded("most_popular_items", points=1)
+@graded("most_popular_items", points=0.5)
 def test_most_popular_items_small_table(student, reference):
     train = _interactions(["u1", "u2", "u3", "u1", "u2", "u1"], ["a", "a", "a", "b", "b", "c"])
     _compare(student, reference, "most_popular_items", train, 2, hint=POPULAR_HINT)
 
 
-@graded("most_popular_items", points=1)
+@graded("most_popular_items", points=0.5)
 def test_most_popular_items_breaks_ties_by_id_as_text(student, reference):
     _compare(student, reference, "most_popular_items", _tied_table("item_no"), 3, hint=POPULAR_HINT)
 
 
-@graded("most_popular_items", points=1, hidden=True)
+@graded("most_popular_items", points=0.5, hidden=True)
 def test_most_popular_items_ties_and_short_catalogue(student, reference):
     train = _interactions(["u1", "u2", "u1", "u2", "u3"], ["9", "10", "10", "9", "11"])
     _compare(student, reference, "most_popular_items", train, 5, hint=POPULAR_HINT)
 
 
-@graded("most_popular_items", points=1, hidden=True)
+@graded("most_popular_items", points=0.5, hidden=True)
 def test_most_popular_items_random_tables(student, reference):
     for seed in range(3):
         train = _random_interactions(100 + seed, n_rows=500, n_users=80, n_items=50)
@@ -146,14 +150,14 @@ def test_top_k_accuracy_counts_repeated_matches_once(student, reference):
     _compare(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 3], hint=ONCE_HINT)
 
 
-@graded("top_k_accuracy", points=1, hidden=True)
+@graded("top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_accuracy_k_longer_than_list(student, reference):
     true_ids = np.array(["a", "b", "c"])
     retrieved = np.array([["x", "a"], ["b", "y"], ["x", "y"]])
     _compare(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 5, 100], hint=CUTOFF_HINT)
 
 
-@graded("top_k_accuracy", points=1, hidden=True)
+@graded("top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_accuracy_no_rows(student, reference):
     true_ids = np.array([], dtype=str)
     retrieved = np.empty((0, 5), dtype=str)

@@ -14,6 +14,10 @@ from tfrs_course.grading import describe_call, expect_same, graded
 from tfrs_course.grading.assertions import Hint, student_call, student_run
 from tfrs_course.grading.drivers import lesson_02 as drivers
 
+# Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
+DIFFICULTY = {"in_batch_softmax_loss": 2, "TwoTowerModel": 3, "factorized_top_k_accuracy": 2}
+
+
 
 def _embeddings(seed, rows, dim, scale=1.0):
     rng = np.random.default_rng(seed)
@@ -148,14 +152,14 @@ def _check_training(student, reference, towers, batches, learning_rate):
     expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=_model_hint(got, towers))
 
 
-@graded("TwoTowerModel", points=1)
+@graded("TwoTowerModel", points=2)
 def test_one_train_step_updates_weights_like_the_reference(student, reference):
     towers = _towers(0, USERS, ITEMS, 3)
     batch = {"user_no": ["13", "5", "802", "-71"], "item_no": ["b2", "a1", "e5", "c3"]}
     _check_training(student, reference, towers, [batch], 0.5)
 
 
-@graded("TwoTowerModel", points=1)
+@graded("TwoTowerModel", points=2)
 def test_evaluation_reports_the_loss_and_changes_nothing(student, reference):
     towers = _towers(1, USERS, ITEMS, 3)
     batch = {"user_no": ["5", "13", "-71"], "item_no": ["c3", "d4", "a1"]}
@@ -179,7 +183,7 @@ def test_evaluation_reports_the_loss_and_changes_nothing(student, reference):
     )  # fmt: skip
 
 
-@graded("TwoTowerModel", points=1, hidden=True)
+@graded("TwoTowerModel", points=2, hidden=True)
 def test_several_steps_with_unknown_ids_match_the_reference(student, reference):
     towers = _towers(2, USERS, ITEMS, 4)
     rng = np.random.default_rng(9)
@@ -265,7 +269,7 @@ def test_top_k_true_items_outside_the_candidates(student, reference):
     _check_top_k(student, _integer_embeddings(5, 30, 5), positives, candidates, (1, 5, 10, 50))
 
 
-@graded("factorized_top_k_accuracy", points=1, hidden=True)
+@graded("factorized_top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_many_rows(student, reference):
     # More rows than a typical chunk, and not a multiple of one: chunked means must be weighted.
     candidates = _integer_embeddings(6, 120, 6)
@@ -274,7 +278,7 @@ def test_top_k_many_rows(student, reference):
     _check_top_k(student, _integer_embeddings(8, rows, 6), positives, candidates, (1, 5, 10, 50, 100))
 
 
-@graded("factorized_top_k_accuracy", points=1, hidden=True)
+@graded("factorized_top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_no_rows(student, reference):
     empty = np.zeros((0, 3), dtype=np.float32)
     got = student_call(

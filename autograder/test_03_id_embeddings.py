@@ -8,37 +8,44 @@ the tower, with what any correct tower must do, whatever its random weights).
 import numpy as np
 
 from tfrs_course.grading import expect_same, graded
+from tfrs_course.grading.assertions import Hint, student_run
 from tfrs_course.grading.drivers import lesson_03 as drivers
 
 # --- make_id_tower -----------------------------------------------------------------
 
-TABLE_HINT = (
-    "The Embedding needs one row per distinct id plus one for the out-of-vocabulary bucket: "
-    "Embedding(len(vocabulary) + 1, embedding_dim). A table one row short cannot hold the last id."
+TABLE_HINT = Hint(
+    "The embedding table needs one row per distinct id plus one for the out-of-vocabulary (OOV) "
+    "bucket. A table one row short cannot hold the last id.",
+    code="Count the distinct ids (each once) and add the number of OOV indices of the lookup.",
 )
-LOOKUP_HINT = (
-    "StringLookup(vocabulary=the sorted distinct ids, num_oov_indices=1) then the Embedding: "
-    "each known id gets its own vector, and every unknown id gets the one out-of-vocabulary vector."
+LOOKUP_HINT = Hint(
+    "A lookup turns each id into a row number, then the embedding table gives that row's vector: "
+    "each known id gets its own vector, and every unknown id gets the one out-of-vocabulary vector.",
+    code="A StringLookup over the distinct ids (any fixed order) with one OOV index, followed by the Embedding.",
 )
+
+# Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
+DIFFICULTY = {"make_id_tower": 1, "IdModel": 1, "recommend": 2}
+
 
 
 def _check_table(student, reference, values, dim):
+    call = f"make_id_tower({len(values)} ids, {dim}): the embedding table"
     expected = reference.run(drivers.tower_table, values, dim)
-    got = student.run(drivers.tower_table, values, dim)
-    expect_same(got, expected, call=f"make_id_tower({len(values)} ids, {dim}): the embedding table", hint=TABLE_HINT)
+    got = student_run(student, drivers.tower_table, values, dim, call=call, name="make_id_tower", hint=TABLE_HINT)
+    expect_same(got, expected, call=call, hint=TABLE_HINT)
 
 
 def _check_lookups(student, reference, values, dim, queries):
+    call = f"make_id_tower({values!r}, {dim}) called on {queries!r} (same_row[i, j]: ids i and j share a vector)"
     expected = reference.run(drivers.tower_lookups, values, dim, queries)
-    got = student.run(drivers.tower_lookups, values, dim, queries)
-    expect_same(
-        got, expected,
-        call=f"make_id_tower({values!r}, {dim}) called on {queries!r} (same_row[i, j]: ids i and j share a vector)",
-        hint=LOOKUP_HINT,
-    )  # fmt: skip
+    got = student_run(
+        student, drivers.tower_lookups, values, dim, queries, call=call, name="make_id_tower", hint=LOOKUP_HINT
+    )
+    expect_same(got, expected, call=call, hint=LOOKUP_HINT)
 
 
-@graded("make_id_tower", points=1)
+@graded("make_id_tower", points=0.5)
 def test_tower_table_has_a_row_for_unknown_ids(student, reference):
     _check_table(student, reference, ["b", "a", "c", "a"], 4)
 
@@ -48,7 +55,7 @@ def test_tower_gives_known_ids_their_own_vector_and_unknown_ids_one_shared(stude
     _check_lookups(student, reference, ["30", "-12", "7", "30"], 3, ["7", "30", "-12", "new", "99", "7"])
 
 
-@graded("make_id_tower", points=1, hidden=True)
+@graded("make_id_tower", points=0.5, hidden=True)
 def test_tower_with_many_repeated_ids(student, reference):
     rng = np.random.default_rng(0)
     values = rng.integers(-(2**40), 2**40, size=30).astype(str)
@@ -60,10 +67,11 @@ def test_tower_with_many_repeated_ids(student, reference):
 
 # --- IdModel -------------------------------------------------------------------------
 
-MODEL_HINT = (
-    "compute_loss: user_embeddings = self.user_model(features['user_no']), item_embeddings = "
-    "self.item_model(features['item_no']), then self.task(user_embeddings, item_embeddings, "
-    "compute_metrics=not training). The user is the query: pass the user embeddings first."
+MODEL_HINT = Hint(
+    "The loss of a batch: embed its users with the user tower and its items with the item tower, and "
+    "let the retrieval task score them. The user is the query: the task takes the user embeddings first.",
+    code="compute_loss reads the batch's 'user_no' and 'item_no' features and returns what self.task returns; "
+    "check the order of the task's two arguments.",
 )
 
 USERS = ["-5", "11", "404"]
@@ -84,9 +92,10 @@ def _towers(seed, dim=3):
 def test_compute_loss_equals_the_reference(student, reference):
     towers = _towers(0)
     batch = {"user_no": ["11", "-5", "404", "11"], "item_no": ["i3", "i1", "i4", "i2"]}
+    call = "IdModel(...).compute_loss(a batch of 4 rows)"
     expected = reference.run(drivers.id_model_loss, towers, batch)
-    got = student.run(drivers.id_model_loss, towers, batch)
-    expect_same(got, expected, rtol=1e-4, atol=1e-5, call="IdModel(...).compute_loss(a batch of 4 rows)", hint=MODEL_HINT)
+    got = student_run(student, drivers.id_model_loss, towers, batch, call=call, name="IdModel", hint=MODEL_HINT)
+    expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=MODEL_HINT)
 
 
 @graded("IdModel", points=1, hidden=True)
@@ -97,18 +106,20 @@ def test_training_steps_match_the_reference(student, reference):
         {"user_no": rng.choice(USERS + ["new"], 5).tolist(), "item_no": rng.choice(ITEMS + ["new"], 5).tolist()}
         for _ in range(2)
     ]
+    call = "IdModel(...).fit() on 2 batches"
     expected = reference.run(drivers.train_id_model, towers, batches, 0.3)
-    got = student.run(drivers.train_id_model, towers, batches, 0.3)
-    expect_same(got, expected, rtol=1e-4, atol=1e-5, call="IdModel(...).fit() on 2 batches", hint=MODEL_HINT)
+    got = student_run(student, drivers.train_id_model, towers, batches, 0.3, call=call, name="IdModel", hint=MODEL_HINT)
+    expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=MODEL_HINT)
 
 
 # --- recommend -------------------------------------------------------------------------
 
-RECOMMEND_HINT = (
-    "Use index.query_with_exclusions(tf.constant([user_id]), exclusions, k=k) with exclusions of "
-    "shape (1, n) and dtype tf.string, and return the k ids of the first row as str. If excluded "
-    "items come back, the exclusions were not applied; if fewer than k come back, they were "
-    "removed after asking for only k."
+RECOMMEND_HINT = Hint(
+    "Ask the index for the user's best items with the excluded items left out by the index itself, so "
+    "that k items always come back. If excluded items come back, the exclusions were not applied; if "
+    "fewer than k come back, they were removed after asking for only k.",
+    code="The index's query_with_exclusions takes a batch of one query and exclusions of shape (1, n) "
+    "and dtype tf.string; decode the first row's ids to str.",
 )
 
 
@@ -124,13 +135,12 @@ def _index_data(seed, n_items=30, dim=4):
 
 def _check_recommend(student, reference, seed, user_id, exclude, k, hint=RECOMMEND_HINT):
     towers, ids = _index_data(seed)
+    call = f"recommend(index over {len(ids)} items, {user_id!r}, exclude_item_ids={exclude!r}, k={k})"
     expected = reference.run(drivers.recommend_from_index, towers, ids, user_id, exclude, k)
-    got = student.run(drivers.recommend_from_index, towers, ids, user_id, exclude, k)
-    expect_same(
-        got, expected,
-        call=f"recommend(index over {len(ids)} items, {user_id!r}, exclude_item_ids={exclude!r}, k={k})",
-        hint=hint,
-    )  # fmt: skip
+    got = student_run(
+        student, drivers.recommend_from_index, towers, ids, user_id, exclude, k, call=call, name="recommend", hint=hint
+    )
+    expect_same(got, expected, call=call, hint=hint)
 
 
 def _best_items(seed, user_id, count):
@@ -141,7 +151,7 @@ def _best_items(seed, user_id, count):
     return [ids[i] for i in np.argsort(-scores)[:count]]
 
 
-@graded("recommend", points=1)
+@graded("recommend", points=1.5)
 def test_recommend_leaves_out_the_users_items(student, reference):
     exclude = _best_items(0, "u2", 3)  # the user's three favourites must not come back
     _check_recommend(student, reference, 0, "u2", exclude, 5)
@@ -151,12 +161,16 @@ def test_recommend_leaves_out_the_users_items(student, reference):
 def test_recommend_with_nothing_to_exclude(student, reference):
     _check_recommend(
         student, reference, 1, "u1", [], 4,
-        hint="With nothing to exclude, return the plain top k. An empty exclusion list must still be "
-        "a tf.string tensor of shape (1, 0): tf.constant([[]], dtype=tf.string). " + RECOMMEND_HINT,
+        hint=Hint(
+            "With nothing to exclude, return the plain top k. An empty exclusion list has no values to "
+            "tell TensorFlow their type, so it becomes a float tensor unless you say it holds strings.",
+            code="Give the exclusions' dtype explicitly; their shape is (1, 0).",
+        )
+        + RECOMMEND_HINT,
     )  # fmt: skip
 
 
-@graded("recommend", points=1, hidden=True)
+@graded("recommend", points=1.5, hidden=True)
 def test_recommend_for_an_unknown_user_with_many_exclusions(student, reference):
     towers, ids = _index_data(2)
     exclude = ids[::2]  # half the catalogue, mostly items the user would not get anyway

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading.assertions import Hint, student_call, student_run
 from tfrs_course.grading.drivers import lesson_04
+
+# Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
+DIFFICULTY = {"content_vectors": 2, "user_vectors": 1, "frozen_tower": 2, "top_k_through_index": 1}
+
 
 
 def _items(rows):
@@ -42,26 +47,30 @@ def _random_items(seed, n_items):
 
 def _compare(student, reference, function, *args, hint, **kwargs):
     expected = reference.call(function, *args, **kwargs)
-    got = student.call(function, *args, **kwargs)
+    got = student_call(student, function, *args, hint=hint, **kwargs)
     expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint, check_index=True)
 
 
-def _compare_driver(student, reference, driver, *args, hint):
+def _compare_driver(student, reference, driver, *args, name, call, hint):
+    """Run a driver on both; ``call`` says, in the student's terms, what the driver did with ``name``."""
     expected = reference.run(driver, *args)
-    got = student.run(driver, *args)
-    expect_same(got, expected, call=describe_call(driver.__name__, *args), hint=hint)
+    got = student_run(student, driver, *args, call=call, name=name, hint=hint)
+    expect_same(got, expected, call=call, hint=hint)
 
 
 # --- content_vectors ---------------------------------------------------------------
 
-VECTORS_HINT = (
-    "One float32 column per vocabulary value, in the vocabulary's order, then '<feature>=other' "
-    "for every value not in the vocabulary; features in the dict's order; index = item_no."
+VECTORS_HINT = Hint(
+    "One-hot features: for each feature in the dict's order, one float32 column per vocabulary value in "
+    "the vocabulary's order, then '<feature>=other' for every value not in the vocabulary; one row per "
+    "item, indexed by item_no.",
+    code="Bucket each feature's rare values into 'other' first, then compare the bucketed column with "
+    "each value to make a 0/1 column.",
 )
-SIDE_EFFECTS_HINT = (
+SIDE_EFFECTS_HINT = Hint(
     "Your function changed the DataFrame it was given, or pandas warned about setting values on a "
-    "copy of a slice (chained assignment). Do not assign into `items`; build new Series with "
-    "`.where(...)`, `.map(...)` or `.assign(...)` on a copy."
+    "copy of a slice (chained assignment). A function should build new objects, not write into its input.",
+    code="Do not assign into `items`; build new Series with .where(...), .map(...) or .assign(...) on a copy.",
 )
 
 
@@ -74,7 +83,8 @@ def test_content_vectors_small_table(student, reference):
 def test_content_vectors_leaves_its_input_alone(student, reference):
     _compare_driver(
         student, reference, lesson_04.content_vectors_side_effects, SMALL_ITEMS, SMALL_VOCABULARIES,
-        hint=SIDE_EFFECTS_HINT,
+        name="content_vectors", call=describe_call("content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES)
+        + ": its input afterwards, and pandas' warnings", hint=SIDE_EFFECTS_HINT,
     )  # fmt: skip
 
 
@@ -98,10 +108,11 @@ def test_content_vectors_everything_rare(student, reference):
 
 # --- user_vectors ----------------------------------------------------------------------
 
-MEAN_HINT = (
+MEAN_HINT = Hint(
     "Each user's row is the mean of their items' vectors: the sum divided by how many items they have. "
-    "Values above 1 mean the vectors were summed, not averaged; average over the rows (items), "
-    "not the columns. Users sorted ascending, columns as in item_vectors."
+    "Values above 1 mean the vectors were summed, not averaged. Users sorted ascending (as text), "
+    "columns as in item_vectors.",
+    code="Look up each interaction's item vector (by item_no), then group the rows by user_no and average.",
 )
 
 
@@ -125,7 +136,7 @@ def test_user_vectors_small_example(student, reference):
     _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)
 
 
-@graded("user_vectors", points=1, hidden=True)
+@graded("user_vectors", points=0.5, hidden=True)
 def test_user_vectors_text_order_of_users(student, reference):
     interactions = pd.DataFrame({
         "user_no": ["30", "3", "-12", "3", "30", "-12", "-12"],
@@ -134,7 +145,7 @@ def test_user_vectors_text_order_of_users(student, reference):
     _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)
 
 
-@graded("user_vectors", points=1, hidden=True)
+@graded("user_vectors", points=0.5, hidden=True)
 def test_user_vectors_random_histories(student, reference):
     items = _random_items(5, 60)
     vectors = reference_item_vectors(items, {"gender_description": ["girls", "boys"], "brand": ["brand 1"], "product_group": ["group 2", "group 4"]})
@@ -150,37 +161,42 @@ def test_user_vectors_random_histories(student, reference):
 
 TOWER_IDS = ["-5", "12", "3", "x7"]
 TOWER_VALUES = np.array([[1.0, 0.0, 0.5], [0.0, 2.0, 0.25], [3.0, 1.0, 0.0], [0.5, 0.5, 0.5]], dtype=np.float32)
-ZERO_ROW_HINT = (
-    "StringLookup(num_oov_indices=1) gives unknown ids row 0 and the known ids rows 1..n, so the "
-    "embedding matrix needs a zero row first, then the vectors in order. If each id gets the "
-    "vector of the id before it (shifted by one row), the zero row is missing."
+ZERO_ROW_HINT = Hint(
+    "A lookup with one out-of-vocabulary index gives unknown ids row 0 and the known ids rows 1..n, "
+    "so the table needs a zero row first, then the vectors in order. If each id gets the "
+    "vector of the id before it (shifted by one row), the zero row is missing.",
+    code="Stack a row of zeros on top of the vectors, and use that matrix as the Embedding's constant initial values.",
 )
-FROZEN_HINT = (
-    "The tower must not learn: create the Embedding with trainable=False (or set the model's "
-    "trainable to False). A trainable tower has trainable weights, and an optimizer changes its vectors."
+FROZEN_HINT = Hint(
+    "The tower must not learn: it has no trainable weights, so an optimizer cannot change its vectors.",
+    code="Keras layers and models take trainable=False.",
 )
 
 
 @graded("frozen_tower", points=1)
 def test_frozen_tower_looks_up_known_ids(student, reference):
+    queries = ["12", "-5", "3", "12"]
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, ["12", "-5", "3", "12"],
-        hint=ZERO_ROW_HINT,
+        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
+        name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
     )  # fmt: skip
 
 
 @graded("frozen_tower", points=1)
 def test_frozen_tower_does_not_train(student, reference):
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, hint=FROZEN_HINT
+        student, reference, lesson_04.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, name="frozen_tower",
+        call=f"frozen_tower(vectors of ids {TOWER_IDS}): its trainable weights, and its vectors after a training step",
+        hint=FROZEN_HINT,
     )
 
 
 @graded("frozen_tower", points=1, hidden=True)
 def test_frozen_tower_unknown_ids_get_zeros(student, reference):
+    queries = ["unknown", "x7", "-5", "", "7x"]
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES,
-        ["unknown", "x7", "-5", "", "7x"], hint=ZERO_ROW_HINT,
+        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
+        name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
     )  # fmt: skip
 
 
@@ -190,7 +206,10 @@ def test_frozen_tower_wide_random_vectors(student, reference):
     ids = rng.integers(-(2**40), 2**40, size=30).astype(str).tolist()
     values = rng.random((30, 17)).astype(np.float32)
     queries = [ids[29], ids[0], "missing", *ids[10:15]]
-    _compare_driver(student, reference, lesson_04.frozen_tower_lookups, ids, values, queries, hint=ZERO_ROW_HINT)
+    _compare_driver(
+        student, reference, lesson_04.frozen_tower_lookups, ids, values, queries, name="frozen_tower",
+        call=f"frozen_tower(vectors of 30 ids, 17 columns) called on {queries}", hint=ZERO_ROW_HINT,
+    )
 
 
 # --- top_k_through_index -----------------------------------------------------------
@@ -203,31 +222,38 @@ INDEX_ITEM_VALUES = np.array(
      [0.7, 0.0], [0.3, 0.9], [0.0, 0.0], [0.4, 0.2], [0.8, 0.6], [0.05, 0.95]],
     dtype=np.float32,
 )  # fmt: skip
-INDEX_HINT = (
+INDEX_HINT = Hint(
     "Each row holds the user's k best item ids (str) by dot product, best first. The index returns "
-    "10 items unless you pass k; decode the bytes it returns to str."
+    "10 items unless you pass k; it returns ids as bytes.",
+    code="Pass k to the index when you query it, and decode the ids it returns to str.",
 )
+
+
+def _index_call(users, items, queries, k):
+    return f"top_k_through_index(towers over {len(users)} users and {len(items)} items, user_ids={queries}, k={k})"
 
 
 @graded("top_k_through_index", points=1)
 def test_top_k_through_index_small_example(student, reference):
     _compare_driver(
         student, reference, lesson_04.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, INDEX_ITEM_VALUES,
-        ["u3", "u1", "u2"], 3, hint=INDEX_HINT,
+        ["u3", "u1", "u2"], 3, name="top_k_through_index",
+        call=_index_call(INDEX_USERS, INDEX_ITEMS, ["u3", "u1", "u2"], 3), hint=INDEX_HINT,
     )  # fmt: skip
 
 
-@graded("top_k_through_index", points=1, hidden=True)
+@graded("top_k_through_index", points=0.5, hidden=True)
 def test_top_k_through_index_ties_and_unknown_users(student, reference):
     item_values = np.tile(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32), (4, 1))
     _compare_driver(
         student, reference, lesson_04.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, item_values,
-        ["u1", "stranger", "u2"], 4,
+        ["u1", "stranger", "u2"], 4, name="top_k_through_index",
+        call=_index_call(INDEX_USERS, INDEX_ITEMS, ["u1", "stranger", "u2"], 4),
         hint="Ties keep the order in which the items were indexed; an unknown user scores 0 with every item.",
     )  # fmt: skip
 
 
-@graded("top_k_through_index", points=1, hidden=True)
+@graded("top_k_through_index", points=0.5, hidden=True)
 def test_top_k_through_index_random_catalogue(student, reference):
     rng = np.random.default_rng(3)
     users = [f"user {i}" for i in range(6)]
@@ -235,5 +261,6 @@ def test_top_k_through_index_random_catalogue(student, reference):
     for k in (1, 12):
         _compare_driver(
             student, reference, lesson_04.index_top_k, users, rng.random((6, 4)).astype(np.float32), items,
-            rng.random((40, 4)).astype(np.float32), users[::-1], k, hint=INDEX_HINT,
+            rng.random((40, 4)).astype(np.float32), users[::-1], k, name="top_k_through_index",
+            call=_index_call(users, items, users[::-1], k), hint=INDEX_HINT,
         )  # fmt: skip

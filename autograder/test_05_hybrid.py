@@ -3,12 +3,15 @@
 The tower and the model are classes, so the drivers in
 ``tfrs_course.grading.drivers.lesson_05`` build them from plain vocabularies,
 set their weights from the weights' shapes, use them on small batches, and
-return plain data for the tests to compare.
+return plain data for the tests to compare. The item tower is compared by its
+behaviour (which columns each feature moves, which values share a vector), so
+any vocabulary order and any layout of layers that computes the same function passes.
 """
 
 import numpy as np
 
-from tfrs_course.grading import describe_call, expect_same, graded
+from tfrs_course.grading import expect_same, graded
+from tfrs_course.grading.assertions import Hint, student_run
 from tfrs_course.grading.drivers import lesson_05
 
 # Sizes chosen so that no two embedding tables have the same shape.
@@ -39,6 +42,10 @@ ROWS = {
     "product_group": ["tops", "boots", "bottoms", "swimwear and coverups", "tops", "boots"],
 }
 
+# Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
+DIFFICULTY = {"ItemTower": 3, "HybridModel": 1}
+
+
 
 def _random_vocabularies_and_rows(seed, n_rows):
     rng = np.random.default_rng(seed)
@@ -53,77 +60,107 @@ def _random_vocabularies_and_rows(seed, n_rows):
     return vocabularies, rows
 
 
-def _compare(student, reference, driver, *args, hint, **kwargs):
-    expected = reference.run(driver, *args, **kwargs)
-    got = student.run(driver, *args, **kwargs)
-    expect_same(got, expected, call=describe_call(driver.__name__, *args, **kwargs), hint=hint, rtol=1e-4, atol=1e-5)
+def _compare(student, reference, driver, *args, name, call, hint):
+    """Run a driver on both; ``call`` says, in the student's terms, what the driver did with ``name``."""
+    expected = reference.run(driver, *args)
+    got = student_run(student, driver, *args, call=call, name=name, hint=hint)
+    expect_same(got, expected, call=call, hint=hint, rtol=1e-4, atol=1e-5)
+
+
+def _tower_call(vocabularies, batch, what):
+    sizes = ", ".join(f"{len(values)} {name}" for name, values in vocabularies.items() if name != "user_no")
+    return f"ItemTower(vocabularies of {sizes}) on {len(batch['item_no'])} items: {what}"
 
 
 # --- ItemTower -------------------------------------------------------------------------
 
-SHAPES_HINT = (
-    "Each embedding table needs one row per vocabulary value plus one for unknown values (OOV): "
-    "Embedding(len(values) + 1, dim) after StringLookup(num_oov_indices=1). The ID, brand and group "
-    "tables are 16, 8 and 5 wide; the gender one-hot has no weights."
+SHAPES_HINT = Hint(
+    "Each embedding table needs one row per vocabulary value plus one for unknown values (OOV). The ID, "
+    "brand and group tables are 16, 8 and 5 wide; the gender one-hot has no weights.",
+    code="A lookup with one OOV index in front of an Embedding whose number of rows counts that index too.",
 )
-OUTPUT_HINT = (
-    "The output is [ID embedding (16) | gender one-hot (len(genders), no OOV column) | brand (8) | "
-    "group (5)], joined on axis 1: 16 + 3 + 8 + 5 = 32 columns, as wide as the user embedding. "
-    "Use the vocabularies in the order given."
+OUTPUT_HINT = Hint(
+    "The item vector joins four parts side by side: the ID embedding (16 columns), the gender one-hot "
+    "(one column per gender, no OOV column), the brand (8) and the group (5) embeddings: 32 columns, "
+    "as wide as the user embedding. Each feature moves only its own columns; each known value has its own "
+    "vector and all unknown values of a feature share one.",
+    code="Concatenate the four parts along axis 1; the gender lookup's one-hot output mode with no OOV index.",
 )
 
 
-@graded("ItemTower", points=1)
+@graded("ItemTower", points=1.5)
 def test_item_tower_weight_shapes(student, reference):
-    _compare(student, reference, lesson_05.item_tower_weight_shapes, VOCABULARIES, hint=SHAPES_HINT)
-
-
-@graded("ItemTower", points=1)
-def test_item_tower_vectors_of_known_items(student, reference):
-    _compare(student, reference, lesson_05.item_tower_output, VOCABULARIES, KNOWN_ITEMS, hint=OUTPUT_HINT)
-
-
-@graded("ItemTower", points=1, hidden=True)
-def test_item_tower_unknown_ids_brands_and_groups(student, reference):
     _compare(
-        student, reference, lesson_05.item_tower_output, VOCABULARIES, UNKNOWN_ITEMS,
-        hint="Unknown ids, brands and groups all use row 0 of their table.",
+        student, reference, lesson_05.item_tower_weight_shapes, VOCABULARIES, name="ItemTower",
+        call=_tower_call(VOCABULARIES, KNOWN_ITEMS, "the shapes of its trainable weights"), hint=SHAPES_HINT,
     )  # fmt: skip
 
 
-@graded("ItemTower", points=1, hidden=True)
+@graded("ItemTower", points=1.5)
+def test_item_tower_vectors_of_known_items(student, reference):
+    _compare(
+        student, reference, lesson_05.item_tower_behaviour, VOCABULARIES, KNOWN_ITEMS, name="ItemTower",
+        call=_tower_call(VOCABULARIES, KNOWN_ITEMS, "which columns each feature moves"), hint=OUTPUT_HINT,
+    )  # fmt: skip
+
+
+@graded("ItemTower", points=1.5, hidden=True)
+def test_item_tower_unknown_ids_brands_and_groups(student, reference):
+    _compare(
+        student, reference, lesson_05.item_tower_behaviour, VOCABULARIES, UNKNOWN_ITEMS, name="ItemTower",
+        call=_tower_call(VOCABULARIES, UNKNOWN_ITEMS, "unknown ids, brands and groups"),
+        hint=Hint("All unknown ids (brands, groups) share their table's one OOV row.") + OUTPUT_HINT,
+    )  # fmt: skip
+
+
+@graded("ItemTower", points=1.5, hidden=True)
 def test_item_tower_random_vocabularies(student, reference):
     vocabularies, rows = _random_vocabularies_and_rows(1, 30)
-    _compare(student, reference, lesson_05.item_tower_output, vocabularies, rows, hint=OUTPUT_HINT)
+    _compare(
+        student, reference, lesson_05.item_tower_behaviour, vocabularies, rows, name="ItemTower",
+        call=_tower_call(vocabularies, rows, "which columns each feature moves"), hint=OUTPUT_HINT,
+    )  # fmt: skip
 
 
 # --- HybridModel ------------------------------------------------------------------------
 
-LOSS_HINT = (
-    "Embed the users with self.user_tower(features['user_no']) and the items with self.item_tower "
-    "given each item feature under its own name ({name: features[name] for name in ITEM_FEATURES}), "
-    "then return self.task(user_embeddings, item_embeddings, ...). A different loss usually means a "
-    "feature was fed under another feature's name."
+LOSS_HINT = Hint(
+    "The loss of a batch: embed its users with the user tower and its items with the item tower, which "
+    "takes every item feature under its own name, and let the task score them, users first. A different "
+    "loss usually means a feature was fed under another feature's name.",
+    code="Build the item tower's input dict from ITEM_FEATURES, each key mapped to the batch's column of "
+    "the same name; metrics only when not training.",
 )
+
+
+def _model_call(rows, what):
+    return f"HybridModel(...) on a batch of {len(rows['user_no'])} rows: {what}"
 
 
 @graded("HybridModel", points=1)
 def test_hybrid_loss_on_one_batch(student, reference):
-    _compare(student, reference, lesson_05.hybrid_loss, VOCABULARIES, ROWS, hint=LOSS_HINT)
+    _compare(
+        student, reference, lesson_05.hybrid_loss, VOCABULARIES, ROWS, name="HybridModel",
+        call=_model_call(ROWS, "compute_loss in training and in evaluation"), hint=LOSS_HINT,
+    )  # fmt: skip
 
 
-@graded("HybridModel", points=1, hidden=True)
+@graded("HybridModel", points=0.5, hidden=True)
 def test_hybrid_loss_with_unknown_values(student, reference):
     vocabularies, rows = _random_vocabularies_and_rows(2, 40)
     rows["brand"][::3] = ["a brand seen only in test"] * len(rows["brand"][::3])
     rows["user_no"][::4] = ["a new user"] * len(rows["user_no"][::4])
-    _compare(student, reference, lesson_05.hybrid_loss, vocabularies, rows, hint=LOSS_HINT)
+    _compare(
+        student, reference, lesson_05.hybrid_loss, vocabularies, rows, name="HybridModel",
+        call=_model_call(rows, "compute_loss with unknown users and brands"), hint=LOSS_HINT,
+    )  # fmt: skip
 
 
-@graded("HybridModel", points=1, hidden=True)
+@graded("HybridModel", points=0.5, hidden=True)
 def test_hybrid_trains_with_fit(student, reference):
     vocabularies, rows = _random_vocabularies_and_rows(3, 48)
     _compare(
-        student, reference, lesson_05.hybrid_fit, vocabularies, rows, 16,
+        student, reference, lesson_05.hybrid_fit, vocabularies, rows, 16, name="HybridModel",
+        call=_model_call(rows, "fit() for 2 epochs in batches of 16"),
         hint="compute_loss must work inside model.fit (graph mode): use TensorFlow operations only.",
     )  # fmt: skip

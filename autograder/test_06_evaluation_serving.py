@@ -11,6 +11,10 @@ from tfrs_course.grading import describe_call, expect_same, graded
 from tfrs_course.grading.assertions import Hint, render_hint, student_call, student_run
 from tfrs_course.grading.drivers import lesson_06 as drivers
 
+# Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
+DIFFICULTY = {"exclude_seen": 1, "split_by_month": 1, "blocked_top_k": 3, "recall_at_k": 1}
+
+
 
 def _compare(student, reference, function, *args, hint, **kwargs):
     expected = reference.call(function, *args, **kwargs)
@@ -33,7 +37,7 @@ PER_USER_HINT = Hint(
 )
 
 
-@graded("exclude_seen", points=1)
+@graded("exclude_seen", points=0.5)
 def test_exclude_seen_small_example(student, reference):
     retrieved = np.array([["a", "b", "c", "d", "e"], ["c", "a", "e", "b", "d"]])
     _compare(
@@ -41,14 +45,14 @@ def test_exclude_seen_small_example(student, reference):
     )
 
 
-@graded("exclude_seen", points=1)
+@graded("exclude_seen", points=0.5)
 def test_exclude_seen_seen_items_at_the_top(student, reference):
     retrieved = np.array([["s1", "s2", "x", "y", "z", "w"], ["x", "s1", "y", "s2", "z", "w"]])
     seen = [["s1", "s2"], ["s1", "s2"]]
     _compare(student, reference, "exclude_seen", retrieved, seen, 4, hint=EXCLUDE_HINT)
 
 
-@graded("exclude_seen", points=1, hidden=True)
+@graded("exclude_seen", points=0.5, hidden=True)
 def test_exclude_seen_short_rows_and_empty_history(student, reference):
     retrieved = np.array([["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"]])
     seen = [["a", "b", "c"], [], ["b", "zz"]]
@@ -58,7 +62,7 @@ def test_exclude_seen_short_rows_and_empty_history(student, reference):
     )  # fmt: skip
 
 
-@graded("exclude_seen", points=1, hidden=True)
+@graded("exclude_seen", points=0.5, hidden=True)
 def test_exclude_seen_random_lists(student, reference):
     rng = np.random.default_rng(11)
     catalogue = rng.integers(0, 2**40, size=300).astype(str)
@@ -84,13 +88,13 @@ def _pairs(users, items, months):
     return pd.DataFrame({"user_no": list(users), "item_no": list(items), "first_interaction_month": list(months)})
 
 
-@graded("split_by_month", points=1)
+@graded("split_by_month", points=0.5)
 def test_split_by_month_small_table(student, reference):
     interactions = _pairs(["u1", "u1", "u2", "u2", "u1"], ["a", "b", "c", "d", "e"], [2, 5, 3, 6, 7])
     _compare(student, reference, "split_by_month", interactions, 5, hint=SPLIT_HINT)
 
 
-@graded("split_by_month", points=1)
+@graded("split_by_month", points=0.5)
 def test_split_by_month_drops_cold_start_users(student, reference):
     interactions = _pairs(["u1", "new", "u1", "new", "u2"], ["a", "b", "c", "d", "e"], [1, 9, 9, 10, 4])
     _compare(student, reference, "split_by_month", interactions, 8, hint=COLD_HINT + SPLIT_HINT)
@@ -214,7 +218,7 @@ RECALL_HINT = Hint(
 )
 
 
-@graded("recall_at_k", points=1)
+@graded("recall_at_k", points=0.5)
 def test_recall_at_k_small_example(student, reference):
     approximate = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
     exact = np.array([[1, 2, 3, 9], [9, 10, 11, 12]])
@@ -228,7 +232,7 @@ def test_recall_at_k_ignores_order(student, reference):
     _compare(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
 
 
-@graded("recall_at_k", points=1, hidden=True)
+@graded("recall_at_k", points=0.5, hidden=True)
 def test_recall_at_k_random_and_empty(student, reference):
     rng = np.random.default_rng(8)
     exact = np.array([rng.choice(1000, 100, replace=False) for _ in range(40)])

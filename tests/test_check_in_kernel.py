@@ -25,9 +25,16 @@ def _self_check_notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
         if grade_id == "setup" or grade_id in answers or grade_id.endswith("-visible-tests"):
             keep.append(cell)
     notebook.cells = keep
-    # The same failing check again (the code-level hint now appears), and on request.
-    for source in ('check("most_popular_items")', 'check("select_top_users", hint=True)'):
-        notebook.cells.append(nbformat.v4.new_code_cell(source))
+    # The same failing check again (the code-level hint now appears), and on request;
+    # then an answer that raises inside the student's own code.
+    extra = {
+        "again": 'check("most_popular_items")',
+        "asked": 'check("select_top_users", hint=True)',
+        "define_raising": (FIXTURES / "top_users_numeric_tie_break.py").read_text(),
+        "raising": 'check("select_top_users")',
+    }
+    for name, source in extra.items():
+        notebook.cells.append(nbformat.v4.new_code_cell(source, metadata={"name": name}))
     # A check with no points raises; let the run go on past it, as nbgrader does.
     for cell in notebook.cells:
         if cell.source.startswith("check("):
@@ -54,7 +61,8 @@ def executed(tmp_path_factory):
     started = time.perf_counter()
     run = execute_notebook(path)
     print(f"kernel start + setup + 4 checks: {time.perf_counter() - started:.1f} s")
-    return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in run.notebook.cells if "nbgrader" in cell.metadata}, run
+    named = {cell.metadata.get("nbgrader", {}).get("grade_id") or cell.metadata.get("name"): cell for cell in run.notebook.cells}
+    return {name: cell for name, cell in named.items() if name}, run
 
 
 def _error(cell):
@@ -85,9 +93,9 @@ def test_check_reports_passes_with_the_points_as_the_cell_value(executed):
 def test_partial_credit_is_the_number_labelled_for_people(executed):
     cells, _ = executed
     cell = cells["select_top_users-visible-tests"]
-    assert _text(cell, "execute_result") == "1.0"
+    assert _text(cell, "execute_result") == "0.5"
     (result,) = [output for output in cell.outputs if output.output_type == "execute_result"]
-    assert "1 of 2 points" in result["data"]["text/html"]
+    assert "0.5 of 1 point" in result["data"]["text/html"]
     report = _text(cell, "stream")
     assert "FAIL  test_select_top_users_breaks_ties_by_id_as_text" in report and "text order" in report
     assert "more help:" not in report and 'check("select_top_users", hint=True)' in report
@@ -99,17 +107,26 @@ def test_a_check_with_no_points_fails_with_expected_got_and_hint(executed):
     cell = cells["most_popular_items-visible-tests"]
     report = _error(cell)
     assert _text(cell, "execute_result") == ""
-    assert "most_popular_items: 0 of 2 points" in report
+    assert "most_popular_items: 0 of 1 point" in report
     assert "FAIL" in report and "expected:" in report and "got:" in report and "ascending" in report
     assert "Traceback" not in report and "tfrs_course" not in report  # the report alone, not the kit's frames
 
 
 def test_the_code_level_hint_comes_when_the_same_test_fails_again(executed):
-    cells, run = executed
-    again, asked = run.notebook.cells[-3], run.notebook.cells[-2]
+    cells, _ = executed
+    again, asked = cells["again"], cells["asked"]
     assert "more help:" not in _error(cells["most_popular_items-visible-tests"])
     assert "more help:" in _error(again) and "Stuck?" not in _error(again)
     assert "more help:" in _text(asked, "stream")
+
+
+def test_an_exception_is_reported_with_the_call_the_students_frames_and_the_hint(executed):
+    cells, _ = executed
+    report = _error(cells["raising"])
+    assert "select_top_users(DataFrame with 6 rows" in report  # the call with its inputs
+    assert "raised ValueError: invalid literal for int()" in report
+    assert "in select_top_users" in report and "hint: Rank users by their number of rows" in report
+    assert "site-packages" not in report and "tfrs_course" not in report  # the student's frames only
 
 
 def test_check_never_writes_to_stderr(executed):

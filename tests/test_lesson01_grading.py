@@ -29,7 +29,7 @@ pytestmark = pytest.mark.xdist_group("lesson01")
 LESSON = "01_baseline_metrics"
 FIXTURES = Path(__file__).parent / "fixtures" / "lesson01"
 REPO = Path(__file__).resolve().parents[1]
-FULL_MARKS = 13.0
+FULL_MARKS = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_cli_writes_the_three_outputs(graded_class, tmp_path):
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert "grading" in completed.stderr  # the progress bar
-    assert (out / "grades.csv").read_text().splitlines()[1].startswith("ada,01_baseline_metrics,4,4,5,13,13")
-    assert "Score: **13 / 13**" in (out / "ada" / LESSON / "feedback.md").read_text()
+    assert (out / "grades.csv").read_text().splitlines()[1].startswith("ada,01_baseline_metrics,2,2,4,8,8")
+    assert "Score: **8 / 8**" in (out / "ada" / LESSON / "feedback.md").read_text()
     assert json.loads((out / "ada" / LESSON / "results.json").read_text())["score"] == FULL_MARKS
 
 

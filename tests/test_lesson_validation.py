@@ -10,11 +10,12 @@ honest alternatives to the reference (entries with no failing tests), which must
 earn full marks.
 """
 
+import runpy
 from pathlib import Path
 
 import pytest
 
-from tfrs_course.grading.runner import exercise_points
+from tfrs_course.grading.runner import exercise_points, test_module
 from tfrs_course.grading.validation import (
     SOLVED,
     UNTOUCHED,
@@ -75,6 +76,13 @@ def test_untouched_stubs_score_zero_on_every_exercise(graded, lesson):
         _maximum(lesson), 0.0
     )
     assert "NotImplementedError" in result.feedback(UNTOUCHED)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_points_follow_difficulty(lesson):
+    # docs/instructor.md, "Points": 2 points per level, split over the exercise's tests.
+    levels = runpy.run_path(str(test_module(lesson)))["DIFFICULTY"]
+    assert _maximum(lesson) == {exercise: 2.0 * level for exercise, level in levels.items()}
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

@@ -66,3 +66,21 @@ def test_nbgrader_and_the_batch_grader_agree(lesson, tmp_path):
 
     maximum = sum(points["visible"] + points["hidden"] for points in exercise_points(lesson).values())
     assert ours == theirs == {"solved": maximum, "untouched": 0.0}
+
+
+@pytest.mark.slow
+def test_nbgrader_validate_fails_an_untouched_lesson_and_does_not_call_it_partial_credit(tmp_path):
+    """A check that earns nothing raises, so Validate lists the failure; it never says "partial credit"."""
+    lesson = "01_baseline_metrics"
+    path = tmp_path / f"{lesson}.ipynb"
+    write_notebook(student_copy_with_answers(lesson, {}), path)
+    environment = {**subprocess_environment(), "TFRS_COURSE_DATA_DIR": str(tmp_path / "data")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=tmp_path, capture_output=True, text=True,
+        env=environment, check=False,
+    )  # fmt: skip
+    output = completed.stdout + completed.stderr
+    assert "VALIDATION FAILED" in output, output[-3000:]
+    assert "Partial credit" not in output
+    for exercise in exercise_points(lesson):
+        assert f"{exercise}: 0 of" in output  # the check's own report, as the reason

@@ -111,7 +111,7 @@ class CheckResult(float):
 
     def label(self) -> str:
         kind = "hidden" if self.hidden else "visible"
-        return f"{self.exercise}: {float(self):g} of {self.possible:g} points on the {kind} tests"
+        return f"{self.exercise}: {float(self):g} of {_points(self.possible)} on the {kind} tests"
 
     def _repr_html_(self) -> str:
         return f"<p><b>{html.escape(self.label())}</b></p>"
@@ -137,7 +137,7 @@ def format_report(exercise: str, results: list[TestResult], hidden: bool, offer_
     earned = sum(result.score for result in results)
     possible = sum(result.points for result in results)
     kind = "hidden" if hidden else "visible"
-    lines = [f"{exercise}: {earned:g} of {possible:g} points on the {kind} tests"]
+    lines = [f"{exercise}: {earned:g} of {_points(possible)} on the {kind} tests"]
     for result in results:
         mark = "PASS" if result.passed else "FAIL"
         lines.append(f"  {mark}  {result.test} ({result.points:g} pt)")
@@ -151,3 +151,7 @@ def format_report(exercise: str, results: list[TestResult], hidden: bool, offer_
             "so does running this check again while the same test still fails."
         )
     return "\n".join(lines)
+
+
+def _points(number: float) -> str:
+    return f"{number:g} point" if number == 1 else f"{number:g} points"

@@ -1,10 +1,13 @@
 """Drivers for lesson 5 (the hybrid model): they build and exercise the student's towers and model.
 
+The item tower is graded by what it does, not by where its numbers sit
+(:func:`item_tower_behaviour`): which output columns each feature moves, which
+values share a vector, whether gender is one-hot. So a correct tower passes
+whatever order it keeps its vocabularies in, and however its layers are laid out.
+
 Weights are set by the driver, not left to random initialisation: every
-trainable variable gets values that depend only on its shape. The embedding
-tables of the exercises all have different shapes, so the student's and the
-reference's tables get the same values whatever order they were created in,
-and a table of the wrong size gets different ones.
+trainable variable gets values that depend only on its shape, so runs are
+repeatable. For the model exercise the driver's own towers are used.
 """
 
 from __future__ import annotations
@@ -57,8 +60,12 @@ def item_tower_weight_shapes(lookup, vocabularies: dict[str, list[str]]) -> list
     return sorted([int(dim) for dim in variable.shape] for variable in tower.trainable_variables)
 
 
-def item_tower_output(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]]) -> np.ndarray:
-    """The student's item tower's vectors for a batch, with weights set by shape.
+def item_tower_behaviour(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]]) -> dict:
+    """What the student's item tower does, in terms that do not depend on its weights or layout.
+
+    Items are varied one feature at a time around the batch's first item: each
+    feature takes, in turn, every value it has in the batch (and, except gender,
+    two values no vocabulary holds).
 
     Args:
         lookup: the student's objects by name.
@@ -66,13 +73,40 @@ def item_tower_output(lookup, vocabularies: dict[str, list[str]], batch: dict[st
         batch: one list of values per item feature; may hold unknown ids, brands and groups.
 
     Returns:
-        float32 array of shape (batch, width).
+        ``{"shape": output shape on the batch, "features": {feature: {"columns": how many
+        output columns that feature moves, "same_vector": (V, V) booleans, whether two of
+        its values give the same vector}}, "gender_is_one_hot": bool, "shared_columns":
+        columns moved by more than one feature, "dead_columns": columns no feature moves}``.
     """
     tower = _item_tower(lookup, vocabularies)
     inputs = _tensors(batch, ITEM_FEATURES)
     tower(inputs)
     _set_weights(tower)
-    return np.asarray(tower(inputs), dtype=np.float32)
+    shape = list(np.asarray(tower(inputs)).shape)
+    base = {feature: batch[feature][0] for feature in ITEM_FEATURES}
+    moved_by, report = {}, {}
+    for feature in ITEM_FEATURES:
+        values = list(dict.fromkeys(batch[feature]))
+        if feature != "gender_description":
+            values += [f"unknown {feature} 1", f"unknown {feature} 2"]
+        rows = {name: [value] * len(values) for name, value in base.items()}
+        rows[feature] = values
+        vectors = np.asarray(tower(_tensors(rows, ITEM_FEATURES)), dtype=np.float64)
+        moved = ~np.all(np.isclose(vectors, vectors[:1], rtol=0, atol=1e-9), axis=0)
+        moved_by[feature] = moved
+        same = np.all(np.isclose(vectors[:, None, :], vectors[None, :, :], rtol=0, atol=1e-9), axis=2)
+        report[feature] = {"columns": int(moved.sum()), "same_vector": same}
+        if feature == "gender_description":
+            block = vectors[:, moved] if moved.any() else np.zeros((len(values), 0))
+            one_hot = bool(np.isin(block, (0.0, 1.0)).all() and np.all(block.sum(axis=1) == 1))
+    counts = np.sum([moved for moved in moved_by.values()], axis=0)
+    return {
+        "shape": shape,
+        "features": report,
+        "gender_is_one_hot": one_hot,
+        "shared_columns": int(np.sum(counts > 1)),
+        "dead_columns": int(np.sum(counts == 0)),
+    }
 
 
 def _reference_towers(vocabularies: dict[str, list[str]], user_dim: int = 32):
