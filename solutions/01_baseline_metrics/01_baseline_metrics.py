@@ -79,7 +79,8 @@ items_per_user.describe().round(2)
 # Training on every user is slow on a laptop, so the course keeps the `NUM_USERS`
 # users with the most rows in `train`. Several users often have the same count;
 # to make the choice repeatable, break ties by the user id, in ascending text
-# order (`"-12" < "3" < "30"`, as Python compares strings).
+# order (`"-3" < "10" < "9"`, as Python compares strings), not as numbers and
+# not in the order the users happen to appear.
 
 # %% tags=["answer:select_top_users"]
 def select_top_users(train: pd.DataFrame, n: int) -> list[str]:
@@ -91,7 +92,7 @@ def select_top_users(train: pd.DataFrame, n: int) -> list[str]:
 
     Returns:
         A list of user ids (str), the most active first; users with equal counts
-        are ordered by user id, ascending.
+        are ordered by user id, ascending as text ("10" before "9").
     """
     ### BEGIN SOLUTION
     counts = train.groupby("user_no").size().rename("count").reset_index()
@@ -131,7 +132,7 @@ def most_popular_items(train: pd.DataFrame, k: int) -> list[str]:
 
     Returns:
         A list of item ids (str), the most popular first; items with equal
-        counts are ordered by item id, ascending.
+        counts are ordered by item id, ascending as text ("10" before "9").
     """
     ### BEGIN SOLUTION
     counts = train.groupby("item_no").size().rename("count").reset_index()
