@@ -151,6 +151,14 @@ def _shard(text: str) -> tuple[int, int] | str:
         raise argparse.ArgumentTypeError(f"expected i/n (e.g. 1/4) or auto, got {text!r}") from error
 
 
+def _gradescope(args: argparse.Namespace) -> int:
+    from tfrs_course import gradescope
+
+    bundle = gradescope.build_bundle(args.lesson, args.out)
+    print(f"wrote {bundle}: upload it as the autograder of a Gradescope programming assignment")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from tfrs_course import demo
 
@@ -215,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("parts", nargs="+", type=Path, help="the OUT folders of the shards")
     merge.add_argument("--out", type=Path, required=True)
     merge.set_defaults(handler=_grade_merge)
+
+    bundle = commands.add_parser("gradescope", help="build a Gradescope autograder.zip for one lesson")
+    bundle.add_argument("lesson", help="the lesson's folder name, e.g. 01_baseline_metrics")
+    bundle.add_argument("--out", type=Path, default=Path("autograder.zip"), help="the zip to write")
+    bundle.set_defaults(handler=_gradescope)
 
     demo = commands.add_parser("demo", help="run the course's lessons end to end and print the results")
     demo.add_argument("lessons", nargs="*", help="lesson folder names (default: all)")

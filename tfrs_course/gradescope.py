@@ -1,0 +1,217 @@
+"""Gradescope autograder bundles: ``tfrs-course gradescope LESSON --out autograder.zip``.
+
+Gradescope builds an image from the uploaded zip once (running ``setup.sh`` as
+root, with the zip unpacked in ``/autograder/source``), then, for every
+submission, runs ``run_autograder`` in a fresh container with the student's
+upload in ``/autograder/submission/`` and reads ``/autograder/results/results.json``
+(https://gradescope-autograders.readthedocs.io/en/latest/specs/).
+
+The bundle holds:
+
+- ``setup.sh``: installs Python 3.11 if the image lacks it, the kit's pinned
+  stack (``requirements.txt``, the ``course`` extra) and the kit's wheel, and
+  builds the synthetic data, so grading needs no network;
+- ``run_autograder``: grades the one notebook in ``submission/`` with the kit's
+  batch grader (student code in the sandboxed worker) and writes ``results.json``:
+  visible tests with their messages, hidden tests by name and result only,
+  shown after grades are published;
+- the kit's wheel, carrying this lesson's tests and reference notebook only;
+- ``bundle.json``: which lesson, which kit version.
+
+``$TFRS_AUTOGRADER_ROOT`` replaces ``/autograder`` (the test suite unpacks a bundle
+into a temporary folder). ``setup.sh`` also reads ``$TFRS_GRADESCOPE_PYTHON`` (use
+this interpreter instead of creating a virtualenv) and ``$TFRS_GRADESCOPE_PIP_OPTIONS``
+(extra pip options, e.g. ``--no-index --find-links /wheels`` for a local mirror).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+
+from tfrs_course import __version__, paths
+
+ROOT_VARIABLE = "TFRS_AUTOGRADER_ROOT"
+STUDENT = "gradescope_submission"
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, while it builds the autograder's image.
+set -euo pipefail
+ROOT="${TFRS_AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+PYTHON="${TFRS_GRADESCOPE_PYTHON:-}"
+# Extra pip options, e.g. "--no-index --find-links /wheels" to install from a local mirror.
+read -r -a PIP_OPTIONS <<< "${TFRS_GRADESCOPE_PIP_OPTIONS:-}"
+
+if [ -z "$PYTHON" ]; then
+    if ! command -v python3.11 >/dev/null; then
+        echo "Installing Python 3.11 (the kit's TensorFlow stack is pinned for it)"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y python3.11 python3.11-venv
+    fi
+    python3.11 -m venv "$ROOT/venv"
+    PYTHON="$ROOT/venv/bin/python"
+fi
+echo "Installing the pinned stack and the kit into $PYTHON"
+"$PYTHON" -m pip install "${PIP_OPTIONS[@]}" --disable-pip-version-check -r "$SOURCE/requirements.txt"
+"$PYTHON" -m pip install "${PIP_OPTIONS[@]}" --disable-pip-version-check --no-deps --force-reinstall \\
+    "$SOURCE"/tfrs_course-*.whl
+echo "$PYTHON" > "$SOURCE/python"
+# Grading has no network: build the synthetic data into the image now.
+TFRS_COURSE_DATA_DIR="$ROOT/data" "$PYTHON" -m tfrs_course.cli data synth
+echo "Autograder ready: $(cat "$SOURCE/bundle.json")"
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade the notebook in submission/ into results/results.json.
+set -euo pipefail
+ROOT="${TFRS_AUTOGRADER_ROOT:-/autograder}"
+export TFRS_COURSE_DATA_DIR="$ROOT/data"
+export TFRS_COURSE_DATA_SOURCE=synthetic
+exec "$(cat "$ROOT/source/python")" -m tfrs_course.gradescope "$ROOT"
+"""
+
+
+def pinned_requirements() -> list[str]:
+    """The ``course`` extra of pyproject.toml: the exact stack the kit is tested on."""
+    pyproject = tomllib.loads((paths.course_root() / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(pyproject["project"]["optional-dependencies"]["course"])
+
+
+def _stage_project(lesson: str, staging: Path) -> None:
+    """A copy of the project whose solutions/ and autograder/ hold this lesson only."""
+    from tfrs_course.lessons import build_master, write_notebook
+
+    root = paths.course_root()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, staging / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_course")
+    shutil.copytree(root / "tfrs_course", staging / "tfrs_course", ignore=ignore)
+    shutil.copytree(root / "solutions" / lesson, staging / "solutions" / lesson, ignore=shutil.ignore_patterns("*.ipynb"))
+    # The reference notebook, built fresh from the master script as `make lessons` does.
+    write_notebook(build_master(lesson), staging / "solutions" / lesson / f"{lesson}.ipynb")
+    (staging / "autograder").mkdir()
+    for path in (root / "autograder").iterdir():
+        if path.is_file() and (not path.name.startswith("test_") or path.name == f"test_{lesson}.py"):
+            shutil.copy(path, staging / "autograder" / path.name)
+
+
+def build_bundle(lesson: str, out: str | Path) -> Path:
+    """Write the autograder zip for one lesson.
+
+    Raises:
+        ValueError: the course has no such lesson.
+        RuntimeError: building the kit's wheel failed (pip's output is in the message).
+    """
+    from tfrs_course.lessons import lesson_names
+
+    known = lesson_names()
+    if lesson not in known:
+        raise ValueError(f"unknown lesson {lesson!r}; the course has {known}")
+    out = Path(out).resolve()
+    with tempfile.TemporaryDirectory(prefix="tfrs-gradescope-") as scratch:
+        staging, wheels = Path(scratch) / "project", Path(scratch) / "wheels"
+        staging.mkdir()
+        _stage_project(lesson, staging)
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(staging)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        wheel = next(wheels.glob("tfrs_course-*.whl"), None)
+        if built.returncode != 0 or wheel is None:
+            raise RuntimeError(f"building the kit's wheel failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}")
+        manifest = {
+            "lesson": lesson,
+            "kit_version": __version__,
+            "wheel": wheel.name,
+            "tests": f"tfrs_course/_course/autograder/test_{lesson}.py",
+            "reference": f"tfrs_course/_course/solutions/{lesson}/{lesson}.ipynb",
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
+            _add_text(bundle, "setup.sh", SETUP_SH, executable=True)
+            _add_text(bundle, "run_autograder", RUN_AUTOGRADER, executable=True)
+            _add_text(bundle, "requirements.txt", "\n".join(pinned_requirements()) + "\n")
+            _add_text(bundle, "bundle.json", json.dumps(manifest, indent=1) + "\n")
+            bundle.write(wheel, wheel.name)
+    return out
+
+
+def _add_text(bundle: zipfile.ZipFile, name: str, text: str, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = (0o100755 if executable else 0o100644) << 16
+    bundle.writestr(info, text)
+
+
+def grade_upload(root: str | Path) -> dict:
+    """Grade the notebook in ``ROOT/submission`` and write ``ROOT/results/results.json``.
+
+    Returns:
+        The results document (Gradescope's format). A missing or ambiguous upload
+        scores zero with an ``output`` that says what to hand in.
+    """
+    from tfrs_course.files import write_text_atomically
+    from tfrs_course.grading.batch import grade_folder
+    from tfrs_course.grading.isolated import Limits
+    from tfrs_course.grading.sandbox import SandboxConfig
+
+    started = time.perf_counter()
+    root = Path(root).resolve()
+    lesson = json.loads((root / "source" / "bundle.json").read_text())["lesson"]
+    results_dir = root / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = sorted(path for path in (root / "submission").rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts)
+    named = [path for path in notebooks if path.name == f"{lesson}.ipynb"]
+    chosen = notebooks[0] if len(notebooks) == 1 else (named[0] if len(named) == 1 else None)
+    if chosen is None:
+        found = ", ".join(path.name for path in notebooks) or "none"
+        document = {
+            "score": 0.0,
+            "output": f"Upload exactly one notebook for {lesson} (for example {lesson}.ipynb); found: {found}.",
+            "tests": [],
+        }
+    else:
+        with tempfile.TemporaryDirectory(prefix="tfrs-gradescope-") as scratch:
+            submitted, out = Path(scratch) / "submitted", Path(scratch) / "graded"
+            copy = submitted / STUDENT / lesson / f"{lesson}.ipynb"
+            copy.parent.mkdir(parents=True)
+            shutil.copy(chosen, copy)
+            # Student code never sees the upload, the results folder or the bundle.
+            hidden = [str(root / "submission"), str(results_dir), str(root / "source")]
+            limits = Limits(sandbox=SandboxConfig(hide=hidden))
+            print(grade_folder(submitted, out, lessons=[lesson], limits=limits, progress=False))
+            document = json.loads((out / STUDENT / lesson / "results.json").read_text())
+        possible = sum(test["max_score"] for test in document["tests"])
+        hidden_count = sum(test["visibility"] == "after_published" for test in document["tests"])
+        summary = f"{lesson}: {chosen.name} graded by tfrs-course {__version__}."
+        if hidden_count:
+            summary += f" {hidden_count} hidden test(s) show their results when grades are published."
+        document["output"] = "\n\n".join(filter(None, [summary, document.get("output", "")]))
+        document["score"] = round(float(document["score"]), 6)
+        document.setdefault("extra_data", {})["max_score"] = possible
+    document["execution_time"] = round(time.perf_counter() - started, 1)
+    write_text_atomically(results_dir / "results.json", json.dumps(document, indent=2))
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tfrs_course.gradescope [ROOT]``: what ``run_autograder`` calls."""
+    import os
+
+    arguments = sys.argv[1:] if argv is None else argv
+    root = arguments[0] if arguments else os.environ.get(ROOT_VARIABLE, "/autograder")
+    document = grade_upload(root)
+    print(f"score {document['score']:g}; wrote {Path(root) / 'results' / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
