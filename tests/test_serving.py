@@ -7,40 +7,61 @@ import tfrs_course  # noqa: F401  (before TensorFlow: legacy Keras)
 from tfrs_course import serving
 
 
-def _argsort_top_k(queries, candidates, k):
+def _numpy_top_k(queries, candidates, k):
+    """The top k the plain way: every score, one stable sort per row (ties: lower index first)."""
     scores = queries.astype(np.float32) @ candidates.astype(np.float32).T
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    indices = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, indices, axis=1), indices
 
 
 @pytest.mark.parametrize(
-    ("queries", "candidates", "k", "group_size"),
+    ("queries", "candidates", "k", "group_size", "workers"),
     [
-        (300, 5_000, 100, 16),  # the grouped path, many query blocks
-        (7, 5_000, 13, 32),
-        (5, 40, 100, 16),  # k larger than the candidates: all of them
-        (3, 500, 500, 16),  # too few candidates to group: the plain path
+        (300, 20_000, 100, 8, 2),  # the grouped path, many query blocks, two threads
+        (300, 20_000, 100, 16, 1),
+        (7, 5_000, 13, 32, None),
+        (5, 40, 100, 8, None),  # k larger than the candidates: all of them
+        (3, 500, 500, 8, None),  # too few candidates to group: the plain path
     ],
 )
-def test_exact_top_k_equals_argsort_on_random_vectors(queries, candidates, k, group_size):
+def test_exact_top_k_equals_numpy_on_random_vectors(queries, candidates, k, group_size, workers):
     rng = np.random.default_rng(queries + candidates)
     q = rng.standard_normal((queries, 16)).astype(np.float32)
     c = rng.standard_normal((candidates, 16)).astype(np.float32)
-    scores, indices = serving.exact_top_k(q, c, k, group_size=group_size, query_block=64)
-    expected = _argsort_top_k(q, c, k)
+    scores, indices = serving.exact_top_k(q, c, k, group_size=group_size, query_block=64, workers=workers)
+    expected_scores, expected = _numpy_top_k(q, c, k)
     assert indices.shape == expected.shape == (queries, min(k, candidates))
     np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_allclose(scores, np.take_along_axis(q @ c.T, expected, axis=1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+
+
+def test_exact_top_k_on_clustered_vectors_like_the_benchmark():
+    q = serving.clustered_vectors(130, 32, seed=7)
+    c = serving.clustered_vectors(30_000, 32, seed=8)
+    _, indices = serving.exact_top_k(q, c, 100)
+    np.testing.assert_array_equal(indices, _numpy_top_k(q, c, 100)[1])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_exact_top_k_breaks_ties_like_a_stable_sort(workers):
-    # Small integer vectors: scores tie in large numbers, also at the k-th place.
+    # Small integer vectors: scores tie in large numbers, at the k-th place and inside the top k.
     rng = np.random.default_rng(1)
     q = rng.integers(-1, 2, (90, 3)).astype(np.float32)
     c = rng.integers(-1, 2, (6_000, 3)).astype(np.float32)
     for k in (1, 7, 100):
         _, indices = serving.exact_top_k(q, c, k, query_block=32, workers=workers)
-        np.testing.assert_array_equal(indices, _argsort_top_k(q, c, k))
+        np.testing.assert_array_equal(indices, _numpy_top_k(q, c, k)[1])
+
+
+def test_exact_top_k_orders_ties_inside_the_top_k_by_index():
+    # Distinct scores except a few exact duplicates: candidates repeated further down the list.
+    rng = np.random.default_rng(2)
+    c = rng.standard_normal((8_000, 8)).astype(np.float32)
+    q = rng.standard_normal((40, 8)).astype(np.float32)
+    best = _numpy_top_k(q, c, 20)[1]
+    c[7_990:] = c[best[0, :10]]  # the first query's top 10 again, at higher indices
+    _, indices = serving.exact_top_k(q, c, 30, query_block=16)
+    np.testing.assert_array_equal(indices, _numpy_top_k(q, c, 30)[1])
 
 
 def test_reference_top_k_and_identical_vectors():
@@ -61,19 +82,18 @@ def test_recall_at_k():
 def test_scann_finds_most_of_the_exact_top_k():
     queries = serving.clustered_vectors(200, 16, clusters=20, seed=1)
     candidates = serving.clustered_vectors(4_000, 16, clusters=20, seed=2)
-    _, exact = serving.exact_top_k(queries, candidates, 20)
+    _, exact = _numpy_top_k(queries, candidates, 20)
     settings = serving.ScannSettings(num_leaves=20, num_leaves_to_search=8, num_reordering_candidates=200)
     _, found = serving.scann_top_k(serving.build_scann(candidates, settings, k=20), queries, 20)
     assert found.shape == (200, 20)
     assert serving.recall_at_k(found, exact) > 0.9
 
 
-def test_brute_force_agrees_with_exact_top_k():
+def test_brute_force_agrees_with_numpy():
     queries = serving.clustered_vectors(50, 8, seed=3)
     candidates = serving.clustered_vectors(2_000, 8, seed=4)
     _, tfrs_indices = serving.brute_force_top_k(serving.build_brute_force(candidates), queries, 10)
-    _, indices = serving.exact_top_k(queries, candidates, 10)
-    assert serving.recall_at_k(tfrs_indices, indices) == 1.0
+    np.testing.assert_array_equal(tfrs_indices, _numpy_top_k(queries, candidates, 10)[1])
 
 
 def test_compare_indexes_reports_every_method():
@@ -82,5 +102,14 @@ def test_compare_indexes_reports_every_method():
     settings = (serving.ScannSettings(num_leaves=10, num_leaves_to_search=10, num_reordering_candidates=100),)
     rows = serving.compare_indexes(queries, candidates, 10, scann_settings=settings, repeats=1)
     assert [row["method"] for row in rows] == ["TFRS BruteForce", "exact_top_k (numpy)", settings[0].label()]
-    assert rows[1]["recall"] == 1.0 and rows[2]["recall"] > 0.9
+    assert rows[0]["recall"] == rows[1]["recall"] == 1.0 and rows[2]["recall"] > 0.9
     assert all(row["seconds"] > 0 for row in rows)
+
+
+def test_median_seconds_interleaved_times_each_function():
+    calls = []
+    seconds = serving.measure.median_seconds_interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmups=1
+    )
+    assert calls == ["a", "b"] * 4  # in turns: one warm-up round, then three timed rounds
+    assert set(seconds) == {"a", "b"} and all(value >= 0 for value in seconds.values())

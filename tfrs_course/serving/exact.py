@@ -1,40 +1,34 @@
-"""Serving retrieval: exact top-k fast, approximate top-k with ScaNN, and how to compare them.
+"""Exact top-k by dot product in numpy: the obvious way, and a fast way with the same result.
 
-A two-tower model serves recommendations by scoring a query (user) vector
-against every candidate (item) vector and keeping the k best. This module has
-the pieces lesson 6 and ``python -m tfrs_course.benchmarks serving`` measure:
+- :func:`reference_top_k` scores everything and sorts every row: slow, obviously right.
+- :func:`exact_top_k` returns exactly what it returns (scores descending, ties
+  broken by the lower candidate index, as ``tf.math.top_k`` breaks them), several
+  times faster than TFRS's ``BruteForce`` on a CPU.
 
-- :func:`exact_top_k`: exact top-k in numpy, in blocks of queries, several
-  times faster than TFRS's ``BruteForce`` on a CPU. It returns exactly what a
-  full sort returns: scores descending, ties broken by the lower candidate index
-  (as ``tf.math.top_k`` breaks them).
-- :func:`reference_top_k`: the same result the slow, obvious way (one stable
-  sort of every score), for tests.
-- :func:`build_scann` and :func:`scann_top_k`: an approximate index through
-  ``tfrs.layers.factorized_top_k.ScaNN``.
-- :func:`build_brute_force` and :func:`brute_force_top_k`: TFRS's exact index,
-  the reference for speed.
-- :func:`recall_at_k`, :func:`median_seconds` and :func:`clustered_vectors`.
-
-TensorFlow is imported only by the functions that need it, so ``exact_top_k``
-works without it; import ``tfrs_course`` before TensorFlow as everywhere else.
+Neither needs TensorFlow.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import contextlib
+import ctypes
+import functools
+import glob
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
-# Candidates per group in exact_top_k's first pass; see there. 16 balances the
-# cost of the per-group maxima against the number of shortlisted scores.
-GROUP_SIZE = 16
-# Queries per block: a block's scores (100 x 61,704 float32, 25 MB) stay in the
-# CPU's last-level cache, so gathering the shortlist from them is cheap.
-QUERY_BLOCK = 100
+# Candidates per group in exact_top_k's second step; see there. Smaller groups
+# shortlist fewer scores; below 8 the table of shortlisted groups grows instead.
+GROUP_SIZE = 8
+# Queries per block: a block's scores (64 x 64,000 float32, 16 MB) stay in the
+# CPU's last-level cache while the block is searched.
+QUERY_BLOCK = 64
+# Bins per result in exact_top_k's threshold (step 3): more bins give a tighter
+# threshold (fewer shortlisted groups) at the price of a longer partition.
+BINS_PER_RESULT = 8
 
 
 def reference_top_k(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,22 +64,26 @@ def exact_top_k(
     candidates are 123 million scores. This function sorts almost none of them.
     For each block of queries it:
 
-    1. scores the block against all candidates (one matrix product, into a
-       buffer that is reused, because fresh memory costs more than the product);
+    1. scores the block against all candidates (one matrix product into a
+       reused buffer: fresh memory costs more than the product itself);
     2. puts the candidates in groups of ``group_size`` and takes each group's
        best score. Group ``g`` holds candidates ``g``, ``g + G``, ``g + 2G``...
        (``G`` groups in all), so the maxima are an element-wise maximum of
        ``group_size`` contiguous slices, which numpy vectorises well;
-    3. keeps the k groups with the highest maxima: the k best candidates must
-       lie in them, because a candidate outside has k better group maxima above it;
-    4. partitions the k x group_size shortlisted scores (``np.argpartition``) to
-       get the top k, and sorts those k by score, then by index.
+    3. finds a threshold that at least k candidates reach: the groups are put
+       in ``8 k`` bins the same way, and the threshold is the k-th best of the
+       bins' maxima (k different candidates reach it, one per bin). Partitioning
+       ``8 k`` bin maxima is much cheaper than partitioning every group;
+    4. shortlists every group whose best score reaches the threshold (about k
+       of them): every candidate that can be in the top k is in one, because
+       the k-th best score is at least the threshold;
+    5. finds the k-th best shortlisted score with ``np.partition``, keeps the k
+       scores that reach it and sorts them by score, then by index.
 
-    Exact ties can make steps 3 and 4 pick an arbitrary one of several equal
-    candidates; rows where that may have happened are rare outside constructed
-    tests and are redone with a full stable sort, so the result is always the
-    same as :func:`reference_top_k`'s. Blocks of queries run in ``workers``
-    threads: numpy's matrix product, reductions and partitions release the GIL.
+    Where exact ties at the k-th score leave more than k candidates, the row is
+    redone from all its scores (rare outside constructed tests), so the result
+    is always the same as :func:`reference_top_k`'s. Blocks of queries run in ``workers`` threads,
+    each with a one-thread matrix product: numpy releases the GIL in all of them.
 
     Args:
         queries: shape (queries, dim).
@@ -93,8 +91,8 @@ def exact_top_k(
         k: how many candidates per query; more than there are gives all of them.
         query_block: queries scored together.
         group_size: candidates per group in step 2.
-        workers: threads; 1 by default, which leaves the matrix product to
-            BLAS's own threads (faster on 2 cores).
+        workers: threads; by default one per CPU core (at most one per block) when
+            numpy's BLAS can be told to use one thread per thread, else 1.
 
     Returns:
         ``(scores, indices)`` as :func:`reference_top_k` returns them: float32
@@ -104,13 +102,14 @@ def exact_top_k(
     candidates = np.ascontiguousarray(candidates, dtype=np.float32)
     count = len(candidates)
     k = min(k, count)
-    if k == 0 or len(queries) == 0 or k * group_size >= count:
+    if k == 0 or len(queries) == 0 or count < 2 * group_size * k:
         # Too few candidates for the grouping to save anything.
         return reference_top_k(queries, candidates, k)
-    groups = -(-count // group_size)
+    bins = min(BINS_PER_RESULT * k, count // (2 * group_size))
+    groups = bins * -(-count // (group_size * bins))  # a whole number of groups per bin
     padded = groups * group_size
-    # Whole groups only: zero rows pad the candidates, and their scores are set
-    # to -inf so that they are never chosen.
+    # Zero rows pad the candidates to whole groups; their scores are set to -inf so
+    # that they are never chosen. Group g's first member (column g) is always real.
     padded_t = np.zeros((candidates.shape[1], padded), dtype=np.float32)
     padded_t[:, :count] = candidates.T
     member_offsets = (np.arange(group_size) * groups)[None, :, None]
@@ -125,41 +124,62 @@ def exact_top_k(
         np.matmul(block, padded_t, out=scores)
         scores[:, count:] = -np.inf
         maxima = scores.reshape(rows, group_size, groups).max(axis=1)
-        best_groups = np.argpartition(maxima, groups - k, axis=1)[:, groups - k :]
-        # Groups in order read the scores in a more cache-friendly order, and
-        # np.take on the flat buffer is about twice as fast as take_along_axis.
-        best_groups.sort(axis=1)
-        columns = (best_groups[:, None, :] + member_offsets).reshape(rows, -1)
+        bin_maxima = maxima.reshape(rows, groups // bins, bins).max(axis=1)
+        threshold = np.partition(bin_maxima, bins - k, axis=1)[:, bins - k, None]
+        # The shortlisted groups, row by row, as a (rows, width) table; short rows are
+        # padded with group 0, whose scores are then masked out.
+        flat = np.flatnonzero(maxima >= threshold)
+        row_of, group_of = np.divmod(flat, groups)
+        per_row = np.bincount(row_of, minlength=rows)
+        place = np.arange(len(flat)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        width = int(per_row.max())
+        chosen = np.zeros((rows, width), dtype=np.int64)
+        chosen[row_of, place] = group_of
+        unused = np.ones((rows, 1, width), dtype=bool)
+        unused[row_of, 0, place] = False
+        columns = (chosen[:, None, :] + member_offsets).reshape(rows, -1)
         shortlist = scores.ravel().take(columns + row_offsets[:rows])
-        chosen = np.argpartition(shortlist, shortlist.shape[1] - k, axis=1)[:, -k:]
-        top_scores = np.take_along_axis(shortlist, chosen, axis=1)
-        top_indices = np.take_along_axis(columns, chosen, axis=1)
-        order = np.lexsort((top_indices, -top_scores), axis=1)
+        shortlist[np.broadcast_to(unused, (rows, group_size, width)).reshape(rows, -1)] = -np.inf
+        # The k-th best score of each row; partitioning values is cheaper than argpartition.
+        kth = np.partition(shortlist, shortlist.shape[1] - k, axis=1)[:, shortlist.shape[1] - k, None]
+        taken = shortlist >= kth
+        # Where more than k candidates reach the k-th score, ties decide: those rows
+        # are redone below from all their scores.
+        cut_tie = np.flatnonzero(taken.sum(axis=1) != k)
+        taken[cut_tie] = False
+        taken[cut_tie, :k] = True
+        picked = np.flatnonzero(taken)
+        top_scores = shortlist.ravel()[picked].reshape(rows, k)
+        top_indices = columns.ravel()[picked].reshape(rows, k)
+        order = np.argsort(-top_scores, axis=1)
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         top_indices = np.take_along_axis(top_indices, order, axis=1)
-        # Where more candidates (or groups) than k tie at the cut, a partition
-        # may have kept a tied one with a higher index: redo those rows exactly.
-        kth_score = top_scores[:, -1:]
-        kth_maximum = np.take_along_axis(maxima, best_groups, axis=1).min(axis=1, keepdims=True)
-        unsure = ((shortlist >= kth_score).sum(axis=1) > k) | (
-            ((maxima >= kth_maximum).sum(axis=1) > k) & (kth_score[:, 0] <= kth_maximum[:, 0])
-        )
-        for row in np.flatnonzero(unsure):
-            top_scores[row], top_indices[row] = _top_k_with_ties(scores[row, :count], top_scores[row, -1], k)
+        # Equal scores inside the top k go by index.
+        for row in np.flatnonzero((top_scores[:, 1:] == top_scores[:, :-1]).any(axis=1)):
+            by_index = np.lexsort((top_indices[row], -top_scores[row]))
+            top_scores[row], top_indices[row] = top_scores[row, by_index], top_indices[row, by_index]
+        for row in cut_tie:
+            top_scores[row], top_indices[row] = _top_k_with_ties(scores[row, :count], kth[row, 0], k)
         scores_out[start : start + rows] = top_scores
         indices_out[start : start + rows] = top_indices
 
     starts = list(range(0, len(queries), query_block))
-    threads = max(1, min(workers or 1, len(starts)))
+    if workers is None:
+        # Without a per-thread BLAS setting, one thread and BLAS's own threads are faster.
+        workers = (os.cpu_count() or 1) if _openblas_local_threads() else 1
+    threads = max(1, min(workers, len(starts)))
     buffers = [np.empty((min(query_block, len(queries)), padded), dtype=np.float32) for _ in range(threads)]
     if threads == 1:
         for start in starts:
             one_block(start, buffers[0])
     else:
-        # Thread t handles every t-th block with its own buffer.
+        # Thread t handles every t-th block with its own buffer, and multiplies with
+        # one BLAS thread: several threads each running a many-threaded product
+        # would fight over the cores.
         def worker(thread: int) -> None:
-            for start in starts[thread::threads]:
-                one_block(start, buffers[thread])
+            with _one_blas_thread():
+                for start in starts[thread::threads]:
+                    one_block(start, buffers[thread])
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(worker, range(threads)))
@@ -179,213 +199,33 @@ def _top_k_with_ties(scores: np.ndarray, kth_score: float, k: int) -> tuple[np.n
     return scores[chosen[order]], chosen[order]
 
 
-def recall_at_k(approximate_ids: np.ndarray, exact_ids: np.ndarray) -> float:
-    """Mean share of each row's exact top-k that the approximate top-k also found.
+@functools.cache
+def _openblas_local_threads() -> Callable[[int], int] | None:
+    """OpenBLAS's per-thread thread count setter (0.3.27+) in numpy's own BLAS, if it has one.
 
-    Args:
-        approximate_ids: shape (rows, k), ids from an approximate index.
-        exact_ids: shape (rows, k), the exact top-k ids of the same queries.
-
-    Returns:
-        A float in [0, 1]: the average over rows of |approximate & exact| / k.
-        0.0 for no rows. Order within a row does not matter.
+    Linux and macOS wheels of numpy bundle OpenBLAS in ``numpy.libs`` or
+    ``numpy/.dylibs``; other builds (Accelerate, MKL) are left alone.
     """
-    approximate_ids, exact_ids = np.asarray(approximate_ids), np.asarray(exact_ids)
-    if exact_ids.size == 0:
-        return 0.0
-    found = sum(len(set(a.tolist()) & set(e.tolist())) for a, e in zip(approximate_ids, exact_ids, strict=True))
-    return found / exact_ids.size
+    numpy_dir = os.path.dirname(np.__file__)
+    found = glob.glob(os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"))
+    found += glob.glob(os.path.join(numpy_dir, ".dylibs", "*openblas*"))
+    for path in found:
+        try:
+            setter = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        return setter
+    return None
 
 
-def median_seconds(function: Callable[[], object], repeats: int = 5, warmups: int = 1) -> float:
-    """Median wall time of ``function()`` over ``repeats`` calls, after ``warmups`` untimed calls.
-
-    The warm-up absorbs one-off costs (tracing a tf.function, loading a ScaNN
-    searcher, faulting in memory); the median ignores a call slowed by another
-    process.
-
-    Args:
-        function: called with no arguments.
-        repeats: timed calls.
-        warmups: untimed calls first.
-
-    Returns:
-        Seconds.
-    """
-    for _ in range(warmups):
-        function()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
-
-
-def clustered_vectors(count: int, dim: int, *, clusters: int = 200, spread: float = 0.35, seed: int = 0) -> np.ndarray:
-    """Seeded vectors that cluster like trained embeddings do.
-
-    Trained item vectors are not spread evenly: items of one brand or product
-    group sit near each other. Uniform random vectors are the worst case for an
-    approximate index and not what it meets in practice, so benchmarks use
-    points scattered around ``clusters`` random centres.
-
-    Args:
-        count: how many vectors.
-        dim: their length.
-        clusters: how many centres.
-        spread: the scatter around a centre, relative to the spread of centres.
-        seed: the random seed.
-
-    Returns:
-        A float32 array of shape (count, dim).
-    """
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim))
-    members = rng.integers(0, clusters, count)
-    return (centres[members] + spread * rng.standard_normal((count, dim))).astype(np.float32)
-
-
-def build_brute_force(candidates: np.ndarray, k: int = 100):
-    """TFRS's exact index over candidate vectors (identifiers are the row numbers).
-
-    Args:
-        candidates: shape (candidates, dim).
-        k: the default number of results.
-
-    Returns:
-        A ``tfrs.layers.factorized_top_k.BruteForce`` layer, indexed.
-    """
-    import tensorflow as tf
-    import tensorflow_recommenders as tfrs
-
-    index = tfrs.layers.factorized_top_k.BruteForce(k=k)
-    index.index(tf.constant(np.asarray(candidates, dtype=np.float32)))
-    return index
-
-
-def brute_force_top_k(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Query a BruteForce (or any TFRS top-k) layer with query vectors; return numpy ``(scores, indices)``."""
-    import tensorflow as tf
-
-    scores, indices = index(tf.constant(np.asarray(queries, dtype=np.float32)), k=k)
-    return scores.numpy(), indices.numpy()
-
-
-@dataclass(frozen=True)
-class ScannSettings:
-    """How a ScaNN index partitions and scores (see ``tfrs.layers.factorized_top_k.ScaNN``).
-
-    Attributes:
-        num_leaves: clusters the candidates are partitioned into.
-        num_leaves_to_search: clusters scored for each query; more is slower and more exact.
-        num_reordering_candidates: approximate results re-scored exactly before the top k is taken.
-        dimensions_per_block: compression of the approximate scores; 2 keeps them accurate.
-    """
-
-    num_leaves: int
-    num_leaves_to_search: int
-    num_reordering_candidates: int
-    dimensions_per_block: int = 2
-
-    def label(self) -> str:
-        return (
-            f"ScaNN {self.num_leaves_to_search}/{self.num_leaves} leaves, "
-            f"reorder {self.num_reordering_candidates}"
-        )
-
-
-# Settings compared by lesson 6 and the serving benchmark, from fast to exact.
-SCANN_SETTINGS: tuple[ScannSettings, ...] = (
-    ScannSettings(num_leaves=500, num_leaves_to_search=10, num_reordering_candidates=200),
-    # Re-scoring 300 candidates exactly is what lifts recall@100 above 0.95; searching
-    # more leaves costs more time than it buys.
-    ScannSettings(num_leaves=500, num_leaves_to_search=15, num_reordering_candidates=300),
-    ScannSettings(num_leaves=1000, num_leaves_to_search=40, num_reordering_candidates=300),
-)
-
-
-def build_scann(candidates: np.ndarray, settings: ScannSettings, k: int = 100):
-    """A ScaNN approximate index over candidate vectors, through TFRS.
-
-    Args:
-        candidates: shape (candidates, dim).
-        settings: the index's settings.
-        k: the default number of results.
-
-    Returns:
-        A ``tfrs.layers.factorized_top_k.ScaNN`` layer, indexed (identifiers are
-        the row numbers). Query it with :func:`scann_top_k`.
-    """
-    import tensorflow as tf
-    import tensorflow_recommenders as tfrs
-
-    index = tfrs.layers.factorized_top_k.ScaNN(
-        k=k,
-        num_leaves=settings.num_leaves,
-        num_leaves_to_search=settings.num_leaves_to_search,
-        num_reordering_candidates=settings.num_reordering_candidates,
-        dimensions_per_block=settings.dimensions_per_block,
-    )
-    index.index(tf.constant(np.asarray(candidates, dtype=np.float32)))
-    return index
-
-
-def scann_top_k(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Query a ScaNN layer with query vectors; return numpy ``(scores, indices)``, best first."""
-    return brute_force_top_k(index, queries, k)
-
-
-def compare_indexes(
-    queries: np.ndarray,
-    candidates: np.ndarray,
-    k: int = 100,
-    *,
-    scann_settings: Sequence[ScannSettings] = SCANN_SETTINGS,
-    repeats: int = 5,
-    recall: Callable[[np.ndarray, np.ndarray], float] | None = None,
-) -> list[dict[str, float | str]]:
-    """Time TFRS BruteForce, :func:`exact_top_k` and ScaNN on the same queries; recall against exact.
-
-    Args:
-        queries: shape (queries, dim).
-        candidates: shape (candidates, dim).
-        k: results per query.
-        scann_settings: the ScaNN settings to try.
-        repeats: timed runs per method (after one warm-up); the median is reported.
-        recall: computes recall from (found ids, exact ids); :func:`recall_at_k` if
-            None (lesson 6 passes the student's own).
-
-    Returns:
-        One dict per method: ``method``, ``seconds`` (median wall time for all
-        queries), ``recall`` (recall@k against the exact top k) and
-        ``build_seconds`` (time to build the index; 0 for exact_top_k).
-    """
-    recall = recall or recall_at_k
-    rows = []
-    started = time.perf_counter()
-    brute_force = build_brute_force(candidates, k)
-    built = time.perf_counter() - started
-    _, truth = brute_force_top_k(brute_force, queries, k)
-    rows.append({
-        "method": "TFRS BruteForce", "build_seconds": built,
-        "seconds": median_seconds(lambda: brute_force_top_k(brute_force, queries, k), repeats),
-        "recall": recall(truth, truth),
-    })  # fmt: skip
-    _, exact = exact_top_k(queries, candidates, k)
-    rows.append({
-        "method": "exact_top_k (numpy)", "build_seconds": 0.0,
-        "seconds": median_seconds(lambda: exact_top_k(queries, candidates, k), repeats),
-        "recall": recall(exact, truth),
-    })  # fmt: skip
-    for settings in scann_settings:
-        started = time.perf_counter()
-        index = build_scann(candidates, settings, k)
-        built = time.perf_counter() - started
-        _, found = scann_top_k(index, queries, k)
-        rows.append({
-            "method": settings.label(), "build_seconds": built,
-            "seconds": median_seconds(lambda index=index: scann_top_k(index, queries, k), repeats),
-            "recall": recall(found, exact),
-        })  # fmt: skip
-    return rows
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Within it, numpy's matrix products in this thread use one BLAS thread (where that can be set)."""
+    setter = _openblas_local_threads()
+    previous = setter(1) if setter else None
+    try:
+        yield
+    finally:
+        if setter and previous is not None:
+            setter(previous)
