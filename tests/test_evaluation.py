@@ -1,9 +1,10 @@
 """The shared evaluation helpers, checked against plain definitions."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from tfrs_course.evaluation import factorized_top_k_accuracy
+from tfrs_course.evaluation import factorized_top_k_accuracy, list_accuracy, retrieve
 
 
 def _by_definition(queries, positives, candidates, ks):
@@ -53,3 +54,22 @@ def test_factorized_top_k_accuracy_agrees_with_tfrs():
     metric.update_state(tf.constant(queries), tf.constant(positives))
     expected = {k: float(value) for k, value in zip(ks, metric.result(), strict=True)}
     assert factorized_top_k_accuracy(queries, positives, candidates, ks) == pytest.approx(expected, abs=1e-6)
+
+
+def test_lists_break_ties_by_candidate_order_and_miss_items_outside_the_pool():
+    # One user; candidates a and b tie, c scores lower; z is not a candidate.
+    users, user_vectors = ["u"], np.array([[1.0, 0.0]], dtype=np.float32)
+    items = ["a", "b", "c"]
+    item_vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.5, 0.0]], dtype=np.float32)
+    assert retrieve(users, user_vectors, items, item_vectors, ["u", "u"], 2).tolist() == [["a", "b"], ["a", "b"]]
+    test = pd.DataFrame({"user_no": ["u", "u", "u"], "item_no": ["a", "b", "z"]})
+    assert list_accuracy(users, user_vectors, items, item_vectors, test, [1, 3]) == {1: 1 / 3, 3: 2 / 3}
+    # FactorizedTopK's number counts the tie (b) and the outsider (z, scored with its own vector) as hits.
+    positives = np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 0.0]], dtype=np.float32)
+    assert factorized_top_k_accuracy(np.repeat(user_vectors, 3, axis=0), positives, item_vectors, [1]) == {1: 1.0}
+
+
+def test_lists_need_a_vector_for_every_test_user():
+    test = pd.DataFrame({"user_no": ["u", "stranger"], "item_no": ["a", "a"]})
+    with pytest.raises(KeyError, match="stranger"):
+        list_accuracy(["u"], np.ones((1, 2), np.float32), ["a"], np.ones((1, 2), np.float32), test, [1])

@@ -65,17 +65,33 @@ def test_content_model_users_are_the_mean_of_their_items():
     np.testing.assert_array_equal(towers.queries(["nobody"])[0], 0.0)
 
 
-def test_hybrid_model_candidates_are_the_training_items():
+def test_hybrid_model_candidates_are_the_whole_catalogue():
     train = _interactions()
     items = _catalogue(train)
     towers = models.hybrid_model(
         train, items, user_dim=12, item_id_dim=4, brand_dim=3, group_dim=2, epochs=1, batch_size=64
     )
-    assert sorted(towers.item_ids) == sorted(train["item_no"].unique())
-    assert towers.item_vectors.shape == (train["item_no"].nunique(), 12)
+    # The item tower embeds any item from its metadata, "999" (never in train) included.
+    assert list(towers.item_ids) == list(items["item_no"])
+    assert towers.item_vectors.shape == (len(items), 12)
     # The gender part is a one-hot of the item's gender.
     genders = items.set_index("item_no").loc[towers.item_ids, "gender_description"]
     expected = np.stack([(genders == g).to_numpy() for g in models.GENDERS], axis=1).astype(np.float32)
     np.testing.assert_array_equal(towers.item_vectors[:, 4:7], expected)
+    trained_only = towers.restricted_to(train["item_no"].unique())
+    assert sorted(trained_only.item_ids) == sorted(train["item_no"].unique())
+    np.testing.assert_array_equal(towers.items(["999"]), towers.item_vectors[-1:])
     with pytest.raises(ValueError, match="as long as"):
         models.hybrid_model(train, items, user_dim=10, epochs=1)
+
+
+def test_id_model_gives_unknown_items_the_out_of_vocabulary_vector():
+    train = _interactions()
+    towers = models.id_model(train, embedding_dim=8, epochs=1, batch_size=64, seed=1)
+    known = towers.item_ids[3]
+    vectors = towers.items([known, "never-seen", known])
+    np.testing.assert_array_equal(vectors[0], towers.item_vectors[3])
+    np.testing.assert_array_equal(vectors[1], towers.unknown_item_vector)
+    content = models.content_model(train, _catalogue(train), top_brands=2, top_groups=2)
+    with pytest.raises(KeyError, match="never-seen"):
+        content.items(["never-seen"])

@@ -92,3 +92,70 @@ def factorized_top_k_accuracy(
         positive_scores = np.sum(block * positives[start : start + chunk_size], axis=1, keepdims=True)
         higher[start : start + chunk_size] = (block @ candidates.T > positive_scores).sum(axis=1)
     return {k: float(np.mean(higher < k)) for k in ks}
+
+
+def retrieve(
+    user_ids: Sequence[str],
+    user_vectors: np.ndarray,
+    item_ids: Sequence[str],
+    item_vectors: np.ndarray,
+    users: Sequence[str],
+    k: int,
+) -> np.ndarray:
+    """Each user's top k candidate ids, from an exact index over the candidates.
+
+    Scores are dot products; equal scores go to the candidate given first, as
+    TFRS's ``BruteForce`` index breaks them.
+
+    Args:
+        user_ids: the users with a vector (str).
+        user_vectors: shape (len(user_ids), dim).
+        item_ids: the candidates (str), the pool the lists are drawn from.
+        item_vectors: shape (len(item_ids), dim).
+        users: whom to retrieve for (str), repeats allowed.
+        k: the list length (at most the number of candidates).
+
+    Returns:
+        A str array of shape (len(users), k), best first.
+
+    Raises:
+        KeyError: a user has no vector.
+    """
+    from tfrs_course.serving import exact_top_k
+
+    known = pd.Index(np.asarray(user_ids, dtype=str))
+    rows = known.get_indexer(np.asarray(users, dtype=str))
+    if (rows < 0).any():
+        missing = np.asarray(users, dtype=str)[rows < 0][:3].tolist()
+        raise KeyError(f"users without a vector, for example {missing}")
+    wanted = np.unique(rows)
+    _, top = exact_top_k(np.asarray(user_vectors, dtype=np.float32)[wanted],
+                         np.asarray(item_vectors, dtype=np.float32), k)  # fmt: skip
+    return np.asarray(item_ids, dtype=str)[top][np.searchsorted(wanted, rows)]
+
+
+def list_accuracy(
+    user_ids: Sequence[str],
+    user_vectors: np.ndarray,
+    item_ids: Sequence[str],
+    item_vectors: np.ndarray,
+    test: pd.DataFrame,
+    ks: Sequence[int] = KS,
+) -> dict[int, float]:
+    """Top-k accuracy of the lists the users would see: retrieve, then match ids.
+
+    Every test row gets its user's list from :func:`retrieve` and is scored with
+    :func:`top_k_accuracy`. A true item that is not among the candidates can
+    never be found, and a tie is never counted in the row's favour: this is the
+    course's protocol for comparing approaches.
+
+    Args:
+        user_ids, user_vectors, item_ids, item_vectors: as for :func:`retrieve`.
+        test: rows with ``user_no`` and ``item_no``; every user must have a vector.
+        ks: cut-offs.
+
+    Returns:
+        ``{k: accuracy}``.
+    """
+    lists = retrieve(user_ids, user_vectors, item_ids, item_vectors, test["user_no"], max(ks))
+    return top_k_accuracy(test["item_no"].to_numpy(dtype=str), lists, ks)

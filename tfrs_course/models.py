@@ -41,6 +41,9 @@ class Towers:
         item_vectors: shape (candidates, dim), row i for ``item_ids[i]``.
         curves: metric name -> one value per epoch trained (empty if not monitored).
         epochs: the epochs of training these vectors come from (0 if untrained).
+        unknown_item_vector: shape (dim,), what an item that is not a candidate
+            gets (the ID model's out-of-vocabulary row), or None when the
+            candidates are the whole catalogue.
     """
 
     user_ids: np.ndarray
@@ -50,6 +53,7 @@ class Towers:
     item_vectors: np.ndarray
     curves: dict[str, list[float]] = field(default_factory=dict)
     epochs: int = 0
+    unknown_item_vector: np.ndarray | None = None
 
     def queries(self, user_ids: Sequence[str]) -> np.ndarray:
         """The vectors of the given users, ``unknown_user_vector`` for those without one.
@@ -66,6 +70,40 @@ class Towers:
         known = self.user_ids[rows] == wanted
         vectors = np.where(known[:, None], self.user_vectors[rows], self.unknown_user_vector[None, :])
         return vectors.astype(np.float32)
+
+    def items(self, item_ids: Sequence[str]) -> np.ndarray:
+        """The vectors of the given items, ``unknown_item_vector`` for those that are not candidates.
+
+        This is how TFRS embeds a test row's true item, even one the model never
+        saw in training (the ID model's out-of-vocabulary row).
+
+        Args:
+            item_ids: item ids (str), repeats allowed.
+
+        Returns:
+            A float32 array of shape (len(item_ids), dim).
+
+        Raises:
+            KeyError: an item is not a candidate and the towers have no unknown-item vector.
+        """
+        rows = pd.Index(self.item_ids).get_indexer(np.asarray(item_ids, dtype=str))
+        if self.unknown_item_vector is None and (rows < 0).any():
+            missing = np.asarray(item_ids, dtype=str)[rows < 0][:3].tolist()
+            raise KeyError(f"items without a vector (not candidates), for example {missing}")
+        unknown = self.unknown_item_vector if self.unknown_item_vector is not None else self.item_vectors[0]
+        return np.where((rows >= 0)[:, None], self.item_vectors[rows], unknown[None, :]).astype(np.float32)
+
+    def restricted_to(self, item_ids: Sequence[str]) -> Towers:
+        """The same towers with only the given items as candidates (kept in this order).
+
+        Args:
+            item_ids: candidate ids to keep (str); ids that are not candidates are ignored.
+
+        Returns:
+            A :class:`Towers` whose candidates are those items.
+        """
+        keep = np.isin(self.item_ids, np.asarray(item_ids, dtype=str))
+        return replace(self, item_ids=self.item_ids[keep], item_vectors=self.item_vectors[keep])
 
 
 def _codes(values: pd.Series | np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
@@ -182,7 +220,10 @@ def id_model(
 
     def snapshot(epoch: int) -> Towers:
         user_matrix, item_matrix = user_table.get_weights()[0], item_table.get_weights()[0]
-        return Towers(users, user_matrix[1:], user_matrix[0], items, item_matrix[1:], epochs=epoch)
+        return Towers(
+            users, user_matrix[1:], user_matrix[0], items, item_matrix[1:], epochs=epoch,
+            unknown_item_vector=item_matrix[0],
+        )  # fmt: skip
 
     features = {"user": _codes(train["user_no"], users), "item": _codes(train["item_no"], items)}
     return _fit(
@@ -254,7 +295,7 @@ def hybrid_model(
 
     Args:
         train: interactions with ``user_no`` and the item columns ``ITEM_FEATURES``.
-        items: the catalogue; the candidates are its items that occur in ``train``.
+        items: the catalogue; every one of its items is a candidate.
         user_dim: the user embedding; must equal item_id_dim + 3 + brand_dim + group_dim.
         item_id_dim: the item ID embedding.
         brand_dim: the brand embedding.
@@ -267,7 +308,8 @@ def hybrid_model(
         monitor: as for :func:`id_model`.
 
     Returns:
-        :class:`Towers` whose candidates are the catalogue items seen in ``train``.
+        :class:`Towers` whose candidates are all catalogue items (use
+        :meth:`Towers.restricted_to` for the items seen in ``train`` only).
     """
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
@@ -311,7 +353,9 @@ def hybrid_model(
         codes["gender_description"] = _codes(frame["gender_description"], genders)
         return codes
 
-    candidates = items[items["item_no"].isin(vocabularies["item_no"])].reset_index(drop=True)
+    # The item tower embeds any item from its metadata (an item missing from
+    # train gets the out-of-vocabulary ID row), so every catalogue item is a candidate.
+    candidates = items.reset_index(drop=True)
     candidate_codes = item_codes(candidates)
     model = Model()
     model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))

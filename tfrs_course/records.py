@@ -2,7 +2,12 @@
 
 A lesson calls :func:`save_results` once at its end; the file
 ``<data dir>/results/<lesson>.json`` then holds, per approach, test accuracy at
-each k and (where measured) train accuracy. :func:`comparison_table` joins them.
+each k, (where measured) train accuracy, and the candidate pool the lists were
+drawn from. :func:`comparison_table` joins them.
+
+Every recorded number uses one protocol, :data:`PROTOCOL`: the lists a user
+would see. :func:`real_results` reads the original study's table on the real
+files, which the kit ships beside the student's numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from tfrs_course.files import write_text_atomically
 from tfrs_course.paths import default_data_dir
 
 KS = (1, 5, 10, 50, 100)
+PROTOCOL = (
+    "top-k accuracy of the lists each kept user would see: the user's top k from an exact index "
+    "over the stated candidates, matched by item id (a true item outside the candidates is a miss)"
+)
+REAL_RESULTS = Path(__file__).resolve().parent / "data" / "real_results.json"
 
 
 def results_dir(data_dir: str | Path | None = None) -> Path:
@@ -33,8 +43,9 @@ def save_results(
 
     Args:
         lesson: the lesson's folder name, e.g. ``"01_baseline_metrics"``.
-        approaches: approach name -> ``{"test": {k: accuracy}, "train": {k: accuracy}}``
-            (``"train"`` is optional).
+        approaches: approach name -> ``{"test": {k: accuracy}, "train": {k: accuracy},
+            "candidates": "what the lists are drawn from"}`` (``"train"`` and
+            ``"candidates"`` are optional).
         data_note: which data the numbers come from (``str(load_babyshop(...))``).
         data_dir: the data folder (defaults to the course's).
 
@@ -45,7 +56,10 @@ def save_results(
         "lesson": lesson,
         "data": data_note,
         "approaches": {
-            name: {split: {str(k): float(v) for k, v in by_k.items()} for split, by_k in splits.items()}
+            name: {
+                split: by_k if split == "candidates" else {str(k): float(v) for k, v in by_k.items()}
+                for split, by_k in splits.items()
+            }
             for name, splits in approaches.items()
         },
     }
@@ -68,16 +82,34 @@ def comparison_table(data_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per approach across all lessons: test top-k accuracy and train top-100.
 
     Returns:
-        A DataFrame indexed by approach, with columns ``lesson``, ``top-1`` ...
-        ``top-100`` and ``train top-100`` (NaN where not measured).
+        A DataFrame indexed by approach, with columns ``lesson``, ``candidates``,
+        ``top-1`` ... ``top-100`` and ``train top-100`` (NaN where not measured).
     """
     rows = []
     for lesson, record in load_results(data_dir).items():
         for name, splits in record["approaches"].items():
-            row = {"approach": name, "lesson": lesson}
+            row = {"approach": name, "lesson": lesson, "candidates": splits.get("candidates", "")}
             for k in KS:
                 row[f"top-{k}"] = splits.get("test", {}).get(str(k), float("nan"))
             row["train top-100"] = splits.get("train", {}).get("100", float("nan"))
             rows.append(row)
-    columns = ["approach", "lesson", *[f"top-{k}" for k in KS], "train top-100"]
+    columns = ["approach", "lesson", "candidates", *[f"top-{k}" for k in KS], "train top-100"]
     return pd.DataFrame(rows, columns=columns).set_index("approach")
+
+
+def real_results() -> tuple[pd.DataFrame, dict[str, str]]:
+    """The original study's results on the real Babyshop files, as the kit ships them.
+
+    Returns:
+        ``(table, about)``: a DataFrame indexed by approach with columns ``top-1``
+        ... ``top-100`` and ``train top-100`` (NaN where the study reported
+        nothing), and ``{"source": ..., "protocol": ...}`` saying where the
+        numbers come from and how they were measured.
+    """
+    record = json.loads(REAL_RESULTS.read_text())
+    rows = []
+    for name, splits in record["approaches"].items():
+        row = {"approach": name, **{f"top-{k}": splits["test"].get(str(k), float("nan")) for k in KS}}
+        row["train top-100"] = splits.get("train", {}).get("100", float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("approach"), {key: record[key] for key in ("source", "protocol")}
