@@ -27,6 +27,10 @@
 # 1. `select_top_users`: the most active users.
 # 2. `most_popular_items`: the items with the most interactions.
 # 3. `top_k_accuracy`: how often the right item is in the first k recommendations.
+#
+# When your notebook is graded, the setup and parameters cells run, then your answer
+# cells and any cells you added before them (their imports, definitions and assignments;
+# not loops, displayed values, magics or shell lines), so keep what an answer needs there.
 
 # %% tags=["setup"]
 # Setup: run this cell first. `import tfrs_course` must come before TensorFlow
