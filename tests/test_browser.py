@@ -160,6 +160,9 @@ def test_first_exercise_in_a_real_browser(jupyterlab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, token, lab_log = jupyterlab
+    # nbgrader's formgrader is an instructor's tool: `make lab` does not serve it.
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(f"{base}/formgrader?token={token}", timeout=10)
     notebook = nbformat.read(REPO / "lessons" / LESSON / f"{LESSON}.ipynb", as_version=4)
     answer_index = _cell_index(notebook, EXERCISE)
     check_index = _cell_index(notebook, f"{EXERCISE}-visible-tests")
