@@ -155,10 +155,12 @@ class StudentCode:
 
 def _student_frames(error: BaseException) -> str:
     """The traceback lines that point into student cells, which is where the fix is."""
-    grading_dir = str(Path(__file__).parent)
+    kit_dir = str(Path(__file__).parents[1])
     frames = [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith(grading_dir) and "site-packages" not in frame.filename
+        if not frame.filename.startswith(kit_dir)
+        and "site-packages" not in frame.filename
+        and "__autograph_generated_file" not in frame.filename
     ]
     return "".join(traceback.format_list(frames[-3:])).rstrip()
