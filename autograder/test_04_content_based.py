@@ -138,8 +138,9 @@ def test_user_vectors_small_example(student, reference):
 
 @graded("user_vectors", points=0.5, hidden=True)
 def test_user_vectors_text_order_of_users(student, reference):
+    # First seen 9, 10, -3; as numbers -3 < 9 < 10; as text "-3" < "10" < "9": only text order is right.
     interactions = pd.DataFrame({
-        "user_no": ["30", "3", "-12", "3", "30", "-12", "-12"],
+        "user_no": ["9", "10", "-3", "10", "9", "-3", "-3"],
         "item_no": ["i1", "i2", "i3", "i4", "i2", "i1", "i4"],
     })  # fmt: skip
     _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)

@@ -133,7 +133,8 @@ def _without_library_frames(message: str) -> str:
 
 
 def _is_student_file(filename: str) -> bool:
-    return filename.startswith("<cell ") or filename == "<your notebook>" or "ipykernel_" in filename
+    # Cells: "<cell NAME>" in the grader, ipykernel's temporary files in Jupyter, "<ipython-input-...>" in Colab.
+    return filename.startswith(("<cell ", "<ipython-input")) or filename == "<your notebook>" or "ipykernel_" in filename
 
 
 def show(value: Any) -> str:

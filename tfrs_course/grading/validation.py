@@ -68,7 +68,10 @@ def load_mistakes(folder: Path) -> dict[str, Mistake]:
             flag, a hidden-only mistake does not say why, or an answer file is missing.
     """
     path = folder / "mistakes.toml"
-    described = tomllib.loads(path.read_text())
+    try:
+        described = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise MistakesFileError(f"{path}: not valid TOML: {error}") from error
     mistakes = {}
     for name, entry in described.items():
         where = f"{path}, [{name}]"
