@@ -233,5 +233,5 @@ def test_set_repository_defaults_to_the_origin_remote(tmp_path):
     subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "git@github.com:someone/course.git"], check=True)
     assert origin_repository(tmp_path) == "https://github.com/someone/course"
     subprocess.run(["git", "-C", str(tmp_path), "remote", "set-url", "origin", "https://example.org/course.git"], check=True)
-    with pytest.raises(ValueError, match="not a GitHub repository"):
+    with pytest.raises(ValueError, match="origin remote 'https://example.org/course.git' is not a GitHub repository"):
         origin_repository(tmp_path)

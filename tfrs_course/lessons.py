@@ -347,7 +347,11 @@ def origin_repository(course: Path | None = None) -> str:
     )
     if completed.returncode != 0:
         raise ValueError(f"{course} has no git remote named origin; give the repository's GitHub address")
-    return github_https_url(completed.stdout.strip())
+    remote = completed.stdout.strip()
+    try:
+        return github_https_url(remote)
+    except ValueError as error:
+        raise ValueError(f"the origin remote {remote!r} is not a GitHub repository; give its GitHub address") from error
 
 
 def set_repository(url: str | None = None, branch: str | None = None) -> Repository:
