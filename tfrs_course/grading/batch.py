@@ -48,6 +48,7 @@ from tfrs_course.grading.runner import (
     run_tests,
     test_module,
 )
+from tfrs_course.grading.sandbox import sandbox_description
 
 RESULT_FILE = "result.json"
 
@@ -74,6 +75,7 @@ class LessonGrade:
     error: str = ""
     notebook_sha256: str = ""
     tests_fingerprint: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
 
     def exercise_score(self, exercise: str) -> float:
         return sum(result.score for result in self.results if result.exercise == exercise)
@@ -246,10 +248,8 @@ def _grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
     finally:
         code.close()
     grade.results = run.results
-    failures = {result.message for result in run.results if not result.passed}
-    fatal = [message for message in failures if message.startswith("The grader could not load")]
-    if fatal:
-        grade.error = fatal[0]
+    grade.error = code.load_error
+    grade.problems = dict(code.problems)
     return grade
 
 
@@ -331,7 +331,10 @@ def grade_folder(
 
     grades = [_load(out, submission) for submission in submissions]
     write_grades_csv([grade for grade in grades if grade is not None], out / "grades.csv")
-    lines = [f"Graded {len(pending)} notebook(s), reused {skipped} already graded; wrote {out / 'grades.csv'}"]
+    lines = [
+        f"Graded {len(pending)} notebook(s), reused {skipped} already graded; wrote {out / 'grades.csv'}",
+        f"Student code ran in {sandbox_description()}.",
+    ]
     failed = [grade for grade in grades if grade is not None and grade.error]
     if failed:
         lines.append(f"{len(failed)} could not be graded (scored 0; see the error column):")
@@ -418,6 +421,10 @@ def feedback_markdown(grade: LessonGrade) -> str:
     ]
     if grade.error:
         lines += ["Your notebook could not be graded, so every exercise scores 0:", "", *_fenced(grade.error, ""), ""]
+    if grade.problems:
+        details = [f"cell {cell}: {problem}" for cell, problem in grade.problems.items()]
+        lines += ["While your cells were being defined, this went wrong (it may explain a failure):", ""]
+        lines += [*_fenced("\n".join(details), ""), ""]
     for exercise, points in grade.exercises.items():
         results = [result for result in grade.results if result.exercise == exercise]
         possible = points["visible"] + points["hidden"]
@@ -475,4 +482,7 @@ def gradescope_results(grade: LessonGrade) -> dict:
     document = {"score": grade.total, "tests": tests}
     if grade.error:
         document["output"] = f"Your notebook could not be graded: {grade.error}"
+    elif grade.problems:
+        details = "; ".join(f"cell {cell}: {problem}" for cell, problem in grade.problems.items())
+        document["output"] = f"While your cells were being defined, this went wrong: {details}"
     return document

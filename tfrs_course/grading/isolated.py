@@ -55,6 +55,8 @@ class Limits:
             fail at once instead of paying the time again.
         load_seconds: wall-clock time allowed to start the worker and define the student's code.
         submission_seconds: wall-clock time allowed for all of a submission's calls together.
+        reply_bytes: the largest reply the grader reads from the worker; a larger one fails
+            that call with its size (the grader's memory stays bounded whatever the worker sends).
         sandbox: the worker's resource limits and hidden paths.
     """
 
@@ -64,6 +66,7 @@ class Limits:
     exercise_seconds: float = 300.0
     load_seconds: float = 240.0
     submission_seconds: float = 1200.0
+    reply_bytes: int = MAX_REPLY_BYTES
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
@@ -98,6 +101,7 @@ class _Worker:
         self.printed_bytes = 0
         self.ended = False  # the reply pipe closed: the worker exited or was killed
         self.refused = ""  # why a reply was refused, if it was
+        self.reply_bytes = limits.reply_bytes
         self._drain = threading.Thread(target=self._collect_output, daemon=True)
         self._drain.start()
 
@@ -122,9 +126,9 @@ class _Worker:
         if header is None:
             return None
         (length,) = HEADER.unpack(header)
-        if length > MAX_REPLY_BYTES:
+        if length > self.reply_bytes:
             self.refused = (
-                f"its reply was {length:,} bytes, more than the {MAX_REPLY_BYTES:,} bytes allowed "
+                f"its reply was {length:,} bytes, more than the {self.reply_bytes:,} bytes allowed "
                 "(return less data, or numpy arrays rather than long lists)"
             )
             return None
@@ -220,6 +224,7 @@ class IsolatedStudentCode:
         self.problems = dict(program.problems)
         self._worker: _Worker | None = None
         self._fatal: str | None = None
+        self.load_error = ""  # why the submission's cells could not be loaded at all, if so
         self._spent = 0.0
         self._label_seconds: dict[str, float] = {}
         self._label_failures: dict[str, str] = {}
@@ -308,7 +313,7 @@ class IsolatedStudentCode:
         if reply is None or reply.get("status") != "ok":
             reason = worker.death() if reply is None else reply.get("message", "unknown error")
             worker.stop()
-            self._fatal = (
+            self._fatal = self.load_error = (
                 f"The grader could not load {self.origin or 'the submission'}: while its cells were being "
                 f"defined, {reason}. No test could run."
             )

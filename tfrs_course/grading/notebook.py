@@ -334,7 +334,7 @@ def runnable_statements(source: str) -> tuple[list[ast.stmt], str | None]:
     except SyntaxError as error:
         return [], f"syntax error on line {error.lineno}: {error.msg}"
     except (RecursionError, MemoryError, ValueError) as error:
-        return [], f"the cell could not be parsed ({type(error).__name__}: too long or too deeply nested)"
+        return [], f"the cell could not be parsed ({type(error).__name__}: {error})"
     return [node for node in tree.body if isinstance(node, _RUNS)], None
 
 

@@ -93,7 +93,7 @@ class StudentCode:
             ) from error
         except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
             raise StudentCodeError(
-                f"{function_name}() raised {type(error).__name__}: {error}\n{_student_frames(error)}"
+                self._with_problems(f"{function_name}() raised {type(error).__name__}: {error}\n{_student_frames(error)}")
             ) from error
         try:
             return boundary.roundtrip(result)
@@ -132,7 +132,7 @@ class StudentCode:
             ) from error
         except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
             raise StudentCodeError(
-                f"{label}: your code raised {type(error).__name__}: {error}\n{_student_frames(error)}"
+                self._with_problems(f"{label}: your code raised {type(error).__name__}: {error}\n{_student_frames(error)}")
             ) from error
         try:
             return boundary.roundtrip(result)
@@ -144,6 +144,13 @@ class StudentCode:
         if name not in self._namespace:
             raise StudentCodeError(self._missing_message(name))
         return self._namespace[name]
+
+    def _with_problems(self, message: str) -> str:
+        """A failure message, with what went wrong while the cells were defined (often the cause)."""
+        if not self.problems:
+            return message
+        details = "; ".join(f"cell {cell}: {problem}" for cell, problem in self.problems.items())
+        return f"{message.rstrip()}\nWhile your cells were being defined: {details}."
 
     def _missing_message(self, function_name: str) -> str:
         message = f"There is no function named {function_name}() in {self.origin or 'your notebook'}."
