@@ -1,5 +1,7 @@
 """The exercise format's core: the plain-data boundary, the graded program, the committed lessons."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from tfrs_course import lessons
 from tfrs_course.grading import boundary
 from tfrs_course.grading.assertions import expect_same
-from tfrs_course.grading.notebook import definitions_only
+from tfrs_course.grading.notebook import NotebookError, definitions_only, read_notebook, run_cell
 from tfrs_course.grading.submission import StudentCode, StudentCodeError
 
 # --- boundary ------------------------------------------------------------------------
@@ -127,6 +129,40 @@ def test_only_imports_and_definitions_run_during_grading():
 def test_a_syntax_error_is_reported_with_its_line():
     kept, problem = definitions_only("def broken(:\n    pass\n")
     assert kept == "" and "line 1" in problem
+
+
+def test_cells_run_with_notebook_semantics_statement_by_statement():
+    """Magics are neutralised, a %%time body runs, a failing statement does not stop the rest."""
+    namespace = {"NUM_USERS": 7}
+    cell = (
+        "%%time\n"
+        "!pip install nothing\n"
+        "%matplotlib inline\n"
+        "import no_such_module\n"
+        "SCALE = float('2')\n"
+        "double = lambda x: x * SCALE\n"
+        "try:\n    import numpy as np\nexcept ImportError:\n    np = None\n"
+        "def answer(n=NUM_USERS):\n    return double(n)\n"
+        "answer()\n"
+        "while True:\n    pass\n"
+    )
+    problem = run_cell(cell, namespace, "answer")
+    assert namespace["answer"]() == 14.0 and namespace["np"] is not None
+    assert "ModuleNotFoundError" in problem and "line 4" in problem
+    assert run_cell("%%bash\nrm -rf /\n", namespace, "shell") is None
+
+
+def test_a_notebook_that_is_not_well_formed_gets_an_error_naming_the_file_and_cell(tmp_path):
+    path = tmp_path / "student.ipynb"
+    for cells, words in ((["text"], "cell 1 is not a cell"), ([{"metadata": []}], "cell 1: its metadata")):
+        path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))
+        with pytest.raises(NotebookError, match=words) as raised:
+            read_notebook(path)
+        assert str(path) in str(raised.value)
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(path)
+    with pytest.raises(NotebookError, match="symbolic link"):
+        read_notebook(link)
 
 
 # --- committed lessons -----------------------------------------------------------------

@@ -317,7 +317,7 @@ def python_source(source: str) -> str:
             magic = stripped[2:].split(maxsplit=1)[0] if stripped[2:].strip() else ""
             if magic not in PYTHON_CELL_MAGICS:
                 return ""
-            lines[index] = "\n"  # keep line numbers in messages
+            lines[index] = "# " + line  # a comment, not a blank line, which IPython would drop: line numbers stay
         break
     return TransformerManager().transform_cell("".join(lines))
 
