@@ -10,6 +10,7 @@ import sys
 BENCHMARKS: dict[str, str] = {
     "data": "tfrs_course.benchmarks.data",
     "grading": "tfrs_course.benchmarks.grading",
+    "grading-breakdown": "tfrs_course.benchmarks.grading_breakdown",
     "serving": "tfrs_course.benchmarks.serving",
     "lessons": "tfrs_course.benchmarks.lessons",
 }
