@@ -96,8 +96,10 @@ bench-data: $(INSTALLED)
 bench-serving: $(INSTALLED)
 	$(BIN)/python -m tfrs_course.benchmarks serving
 
+# Submissions per lesson: `make bench-grading SUBMISSIONS=24` for a bigger class (nbgrader is the slow side).
+SUBMISSIONS ?= 4
 bench-grading: $(INSTALLED)
-	$(BIN)/python -m tfrs_course.benchmarks grading 24
+	$(BIN)/python -m tfrs_course.benchmarks grading $(SUBMISSIONS)
 
 bench-lessons: $(INSTALLED)
 	$(BIN)/python -m tfrs_course.benchmarks lessons
