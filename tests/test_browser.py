@@ -217,6 +217,7 @@ def test_first_exercise_in_a_real_browser(jupyterlab, tmp_path):
             _run_and_wait(page, cells.nth(answer_index), _prompt(cells.nth(answer_index)))
             report = _run_and_wait(page, check_cell, _prompt(check_cell))
             _screenshot(page, check_cell, "4-right")
+            assert page.get_by_text("Jupyter news").count() == 0, "the news prompt is shown to students"
             assert "FAIL" not in report and "All visible tests pass" in report, report
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "failed.png"), full_page=True)
