@@ -15,7 +15,7 @@ from tfrs_course.grading.assertions import Hint, student_call, student_run
 from tfrs_course.grading.drivers import lesson_02 as drivers
 
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
-DIFFICULTY = {"in_batch_softmax_loss": 2, "TwoTowerModel": 3, "factorized_top_k_accuracy": 2}
+DIFFICULTY = {"in_batch_softmax_loss": 2, "logq_in_batch_loss": 2, "TwoTowerModel": 3, "factorized_top_k_accuracy": 2}
 
 
 
@@ -93,6 +93,90 @@ def test_loss_equals_tfrs_retrieval_on_a_larger_batch(student, reference):
 def test_loss_is_stable_for_large_scores(student, reference):
     # Scores in the hundreds: exp() overflows unless the softmax is computed from logits.
     _check_loss(student, _embeddings(4, 16, 4, scale=12.0), _embeddings(5, 16, 4, scale=12.0))
+
+
+# --- logq_in_batch_loss --------------------------------------------------------------
+
+LOGQ_HINT = Hint(
+    "In-batch negatives are sampled by popularity: an item is a negative as often as it is in the data. "
+    "The correction subtracts the log of each candidate's sampling probability from its whole column of "
+    "scores, so a popular item is not pushed down just for being frequent. A rare item's score goes up; "
+    "a popular item's goes down less.",
+    code="Subtract tf.math.log(probabilities) from the scores, broadcast over the rows (one value per column).",
+)
+HITS_HINT = Hint(
+    "Accidental hits: when a batch holds the same item twice, row i's true item also sits in another "
+    "column. That column is not a negative for row i: leave it out of row i's softmax, but keep row i's "
+    "own (diagonal) column.",
+    code="Compare the candidate ids with each other to find equal pairs, drop the diagonal, and give "
+    "those scores a very large negative value before the cross-entropy.",
+)
+
+
+def _tfrs_logq_loss(queries, candidates, probabilities, ids):
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    task = tfrs.tasks.Retrieval(remove_accidental_hits=True)
+    return float(
+        task(
+            tf.constant(queries), tf.constant(candidates),
+            candidate_sampling_probability=tf.constant(probabilities), candidate_ids=tf.constant(ids),
+        )
+    )  # fmt: skip
+
+
+def _check_logq(student, queries, candidates, probabilities, ids, hint):
+    call = (
+        f"logq_in_batch_loss({len(queries)} queries, {len(candidates)} candidates, "
+        f"probabilities={np.round(probabilities, 3).tolist()}, candidate_ids={list(ids)})"
+    )
+    expected = _tfrs_logq_loss(queries, candidates, probabilities, np.array(ids))
+    got = student_run(
+        student, drivers.call_logq_loss, queries, candidates, probabilities, list(ids), call=call,
+        name="logq_in_batch_loss", hint=hint,
+    )  # fmt: skip
+    expect_same(got, expected, rtol=1e-4, atol=1e-3, call=call, hint=hint)
+
+
+def _batch_with_repeats(seed, ids, dim, scale=1.0):
+    """Embeddings for a batch whose ids may repeat: equal ids get equal item vectors, as in training."""
+    rng = np.random.default_rng(seed)
+    distinct = sorted(set(ids))
+    vectors = {item: rng.normal(size=dim) * scale for item in distinct}
+    share = {item: p for item, p in zip(distinct, rng.uniform(0.01, 0.3, len(distinct)), strict=True)}
+    queries = (rng.normal(size=(len(ids), dim)) * scale).astype(np.float32)
+    candidates = np.array([vectors[item] for item in ids], dtype=np.float32)
+    probabilities = np.array([share[item] for item in ids], dtype=np.float32)
+    return queries, candidates, probabilities
+
+
+@graded("logq_in_batch_loss", points=1)
+def test_logq_loss_equals_tfrs_on_distinct_items(student, reference):
+    ids = ["a", "b", "c", "d", "e"]
+    _check_logq(student, *_batch_with_repeats(0, ids, 3), ids, hint=LOGQ_HINT)
+
+
+@graded("logq_in_batch_loss", points=1)
+def test_logq_loss_leaves_out_accidental_hits(student, reference):
+    ids = ["a", "b", "a", "c", "b", "a"]
+    _check_logq(student, *_batch_with_repeats(1, ids, 3), ids, hint=HITS_HINT + LOGQ_HINT)
+
+
+@graded("logq_in_batch_loss", points=1, hidden=True)
+def test_logq_loss_on_a_larger_batch(student, reference):
+    ids = [f"item {i}" for i in np.random.default_rng(2).integers(0, 20, 48)]
+    _check_logq(student, *_batch_with_repeats(3, ids, 8), ids, hint=HITS_HINT + LOGQ_HINT)
+
+
+@graded("logq_in_batch_loss", points=1, hidden=True)
+def test_logq_loss_is_stable_for_large_scores(student, reference):
+    ids = [f"item {i}" for i in np.random.default_rng(4).integers(0, 10, 16)]
+    _check_logq(
+        student, *_batch_with_repeats(5, ids, 4, scale=12.0), ids,
+        hint=Hint("Scores in the hundreds: compute the softmax from the scores as logits, never exp() them yourself.")
+        + LOGQ_HINT,
+    )  # fmt: skip
 
 
 # --- TwoTowerModel -----------------------------------------------------------------

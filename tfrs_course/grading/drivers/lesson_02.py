@@ -38,6 +38,27 @@ def call_loss(lookup: Callable[[str], Any], name: str, queries: np.ndarray, cand
     return _plain(loss)
 
 
+def call_logq_loss(
+    lookup: Callable[[str], Any],
+    queries: np.ndarray,
+    candidates: np.ndarray,
+    probabilities: np.ndarray,
+    candidate_ids: list[str],
+) -> Any:
+    """Call the student's ``logq_in_batch_loss`` on tensors: float32 embeddings and probabilities, string ids.
+
+    Returns:
+        The loss as a float (or an array, if the student's function returned one).
+    """
+    import tensorflow as tf
+
+    loss = lookup("logq_in_batch_loss")(
+        tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32),
+        tf.constant(probabilities, tf.float32), tf.constant(list(candidate_ids), tf.string),
+    )  # fmt: skip
+    return _plain(loss)
+
+
 def reference_in_batch_loss(query_embeddings, candidate_embeddings):
     """The summed in-batch softmax loss, written here so model tests do not depend on exercise 1."""
     import tensorflow as tf
