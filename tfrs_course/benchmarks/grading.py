@@ -44,7 +44,6 @@ from tfrs_course.grading.validation import (
     SOLVED,
     UNTOUCHED,
     load_mistakes,
-    solved_copy,
     validation_class,
 )
 from tfrs_course.lessons import lesson_names, write_notebook
@@ -77,7 +76,7 @@ def build_class(lesson: str, size: int, *, full_notebooks: bool = False) -> dict
     folder = mistakes_folder(lesson)
     mistakes = load_mistakes(folder) if (folder / "mistakes.toml").is_file() else {}
     kinds = validation_class(lesson, mistakes)
-    broken = solved_copy(lesson)
+    broken = copy.deepcopy(kinds[SOLVED])
     first = next(cell for cell in broken.cells if cell.metadata.get("nbgrader", {}).get("solution"))
     first.source = BROKEN_PREFIX + first.source
     kinds[BROKEN] = broken
