@@ -63,7 +63,8 @@ REASONS = {
     "detects_grading": "expected:",
     # Issue 13's classes.
     "read_bundled_reference": "found nothing to copy",
-    "kit_answers": "the kit gave nothing away",
+    "kit_answers": "not available while your notebook is graded",
+    "kit_source": "the kit gave nothing away",
     "huge_reply": "bytes allowed",
     "markdown_injection": "Injected heading",
     "leak_hidden_inputs": "seen ",
@@ -145,7 +146,7 @@ def _scores(row) -> dict[str, float]:
 
 
 # Only the root-run sandbox hides other files and caps the worker's own processes.
-NEEDS_ROOT = {"read_reference", "forge_results", "fork_bomb", "read_bundled_reference", "kit_answers", "write_outside"}
+NEEDS_ROOT = {"read_reference", "forge_results", "fork_bomb", "read_bundled_reference", "kit_source", "write_outside"}
 HOSTILE_CASES = [
     pytest.param(name, marks=pytest.mark.skipif(not AS_ROOT, reason="needs the root-run sandbox"))
     if name in NEEDS_ROOT
@@ -469,6 +470,10 @@ def _unbreakable_class(submitted: Path) -> dict[str, str]:
     cases["symlinked_notebook"] = "symbolic link"
     (submitted / "symlinked_folder").symlink_to(honest.parent.parent)
     cases["symlinked_folder"] = "symbolic link"
+    pipe = submitted / "named_pipe" / LESSON
+    pipe.mkdir(parents=True)
+    os.mkfifo(pipe / f"{LESSON}.ipynb")  # reading it would block the grader forever
+    cases["named_pipe"] = "not a regular file"
     return cases
 
 
@@ -538,7 +543,7 @@ def test_code_run_while_cells_are_defined_cannot_replace_a_driver():
     """A decorator in an answer cell reassigns lesson 2's loss driver; the stub must still score nothing."""
     from tfrs_course import paths
     from tfrs_course.grading.isolated import IsolatedStudentCode
-    from tfrs_course.grading.notebook import build_program
+    from tfrs_course.grading.notebook import build_program, read_notebook
     from tfrs_course.grading.runner import run_tests
 
     lesson = "02_keras_retrieval"
@@ -557,9 +562,7 @@ def test_code_run_while_cells_are_defined_cannot_replace_a_driver():
     )
     notebook = json.loads(nbformat.writes(student_copy_with_answers(lesson, {"in_batch_softmax_loss": attack})))
     master = paths.solutions_dir() / lesson / f"{lesson}.ipynb"
-    from tfrs_course.grading.notebook import read_notebook
-
-    program = build_program(notebook, read_notebook(master), master, lesson)
+    program = build_program(notebook, read_notebook(master), master)
     code = IsolatedStudentCode(program, limits=FAST_LIMITS)
     try:
         run = run_tests(lesson, {"attacker": lambda: code}, exercises=["in_batch_softmax_loss"])
@@ -600,10 +603,11 @@ def test_a_grader_killed_with_sigkill_leaves_no_processes_behind(tmp_path):
                "--quiet", "--jobs", "2"]  # fmt: skip
     batch = subprocess.Popen(command, env=subprocess_environment(), start_new_session=True)  # noqa: S603
     deadline = time.monotonic() + 180
-    while not list(out.glob("*/*/result.json")) and time.monotonic() < deadline and batch.poll() is None:
+    left: set[int] = set()
+    while not (left and list(out.glob("*/*/result.json"))) and time.monotonic() < deadline and batch.poll() is None:
         time.sleep(0.2)
-    left = _descendants(batch.pid)
-    assert left, "the batch should be running jobs"
+        left |= _descendants(batch.pid)
+    assert batch.poll() is None and left, "the batch should be running jobs"
     os.kill(batch.pid, signal.SIGKILL)  # the grader alone, as an out-of-memory killer would
     batch.wait()
     deadline = time.monotonic() + 20

@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -190,7 +191,10 @@ def _lesson_tests(lesson: str, fingerprint: str) -> LessonRun:
 
 
 def _sha256(path: Path) -> str:
+    """The notebook's digest; empty for anything but a regular file (a FIFO would block a read)."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return ""
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return ""
