@@ -32,6 +32,7 @@
 # 1. `in_batch_softmax_loss`: the loss of a batch of user and item embeddings.
 # 2. `TwoTowerModel`: a Keras model that trains and evaluates itself.
 # 3. `factorized_top_k_accuracy`: how often the true item ranks among the top k.
+# 4. `logq_in_batch_loss`: the loss corrected for how often popular items are negatives.
 
 # %% tags=["setup"]
 # Setup: run this cell first. `import tfrs_course` must come before TensorFlow,
@@ -494,7 +495,93 @@ for name, splits in recorded.items():
 figure = plot_accuracy_by_k(bars, title="The lists a user would see: test accuracy by k")
 
 # %% [markdown]
-# ## 8. What we wrote, and what TFRS will write for us
+# ## 8. Exercise: correcting in-batch negatives for popularity
+#
+# In a batch, each row's negatives are the other rows' items. An item therefore
+# turns up as a negative as often as it turns up in the data: a popular item is
+# pushed down in many more rows than a rare one, only because it is frequent.
+# The **logQ correction** undoes that sampling bias. With q_j the probability that
+# candidate j is drawn into a batch (its share of the training rows), subtract
+# log q_j from every score in column j before the softmax: a rare item's scores go
+# up a lot, a popular item's a little.
+#
+# One more detail. When a batch holds the same item twice, row i's true item also
+# sits in another column. That column is not a negative for row i (the user did
+# choose that item), so it is left out of row i's softmax: an **accidental hit**.
+# Row i's own column, the diagonal, stays.
+#
+# TFRS does both when you ask: `tfrs.tasks.Retrieval(remove_accidental_hits=True)`,
+# called with `candidate_sampling_probability=` and `candidate_ids=`. Write it by
+# hand first, as you wrote the plain loss; the tests compare yours with TFRS's.
+
+# %% tags=["answer:logq_in_batch_loss"]
+def logq_in_batch_loss(query_embeddings, candidate_embeddings, candidate_probabilities, candidate_ids):
+    """Return the summed in-batch softmax loss with the logQ correction and without accidental hits.
+
+    Args:
+        query_embeddings: float tensor (B, dim); row i is the user of row i.
+        candidate_embeddings: float tensor (B, dim); row i is the item user i chose.
+        candidate_probabilities: float tensor (B,); entry j is the probability that
+            candidate j is drawn into a batch (its share of the training rows).
+        candidate_ids: string tensor (B,); entry j is candidate j's item id. Ids may repeat.
+
+    Returns:
+        A scalar float tensor: `in_batch_softmax_loss`'s sum of row cross-entropies,
+        computed from scores in which column j is lowered by log(probability j), and
+        in which, for each row i, every other column holding row i's item is left out
+        of the softmax (its score set to a very large negative number).
+    """
+    ### BEGIN SOLUTION
+    scores = tf.linalg.matmul(query_embeddings, candidate_embeddings, transpose_b=True)
+    scores -= tf.math.log(candidate_probabilities)[tf.newaxis, :]
+    labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
+    same_item = tf.equal(candidate_ids[:, tf.newaxis], candidate_ids[tf.newaxis, :])
+    accidental = tf.logical_and(same_item, labels == 0)
+    scores = tf.where(accidental, tf.fill(tf.shape(scores), scores.dtype.min / 100), scores)
+    cross_entropy = tf.keras.losses.CategoricalCrossentropy(
+        from_logits=True, reduction=tf.keras.losses.Reduction.SUM
+    )
+    return cross_entropy(labels, scores)
+    ### END SOLUTION
+
+
+# %% tags=["visible-tests:logq_in_batch_loss"]
+
+# %% tags=["hidden-tests:logq_in_batch_loss"]
+
+# %% [markdown]
+# What the correction does to one training batch of the model we trained: how
+# much of each row's softmax lands on the batch's most popular items (those at or
+# above the batch's 90th percentile of training frequency; ties can make that
+# more than 10% of the columns), before and after.
+
+# %%
+item_share = train_top["item_no"].value_counts(normalize=True)
+batch = train_top.sample(min(BATCH_SIZE, len(train_top)), random_state=SEED)
+batch_users = user_tower(tf.constant(batch["user_no"].to_numpy()))
+batch_items = item_tower(tf.constant(batch["item_no"].to_numpy()))
+share = item_share.loc[batch["item_no"]].to_numpy(dtype=np.float32)
+scores = (batch_users @ tf.transpose(batch_items)).numpy()
+popular = share >= np.quantile(share, 0.9)
+
+
+def mass_on_popular(logits):
+    weights = tf.nn.softmax(logits, axis=1).numpy()
+    return float(weights[:, popular].sum(axis=1).mean())
+
+
+plain_loss = float(in_batch_softmax_loss(batch_users, batch_items))
+corrected_loss = float(
+    logq_in_batch_loss(batch_users, batch_items, tf.constant(share), tf.constant(batch["item_no"].to_numpy()))
+)
+print(f"Loss on this batch: {plain_loss:,.1f} plain, {corrected_loss:,.1f} with logQ and without accidental hits.")
+print(
+    f"Softmax weight on the batch's most popular items ({popular.mean():.0%} of its columns): "
+    f"{mass_on_popular(scores):.1%} plain, {mass_on_popular(scores - np.log(share)[None, :]):.1%} after the correction."
+)
+
+# %% [markdown]
+# ## 9. What we wrote, and what TFRS will write for us
 #
 # Three short pieces make a retrieval model: two towers, an in-batch softmax loss,
 # and a training step. `tfrs.Model` supplies `train_step` and `test_step`, and
