@@ -241,14 +241,11 @@ def frozen_tower(vectors: pd.DataFrame) -> tf.keras.Model:
     """
     ### BEGIN SOLUTION
     matrix = np.vstack([np.zeros((1, vectors.shape[1]), dtype=np.float32), vectors.to_numpy(dtype=np.float32)])
-    return tf.keras.Sequential([
-        tf.keras.layers.StringLookup(vocabulary=vectors.index.to_numpy(dtype=str), num_oov_indices=1),
-        tf.keras.layers.Embedding(
-            matrix.shape[0], matrix.shape[1],
-            embeddings_initializer=tf.keras.initializers.Constant(matrix),
-            trainable=False,
-        ),
-    ])  # fmt: skip
+    lookup = tf.keras.layers.StringLookup(vocabulary=vectors.index.to_numpy(dtype=str), num_oov_indices=1)
+    table = tf.keras.layers.Embedding(
+        matrix.shape[0], matrix.shape[1], embeddings_initializer=tf.keras.initializers.Constant(matrix), trainable=False
+    )
+    return tf.keras.Sequential([lookup, table])
     ### END SOLUTION
 
 
