@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from tfrs_course.data import download, synthetic
-from tfrs_course.data.schema import FILE_NAMES, read_table
+from tfrs_course.data.schema import FILE_NAMES
+from tfrs_course.data.table_cache import CACHE_FOLDER, read_table_cached
 from tfrs_course.paths import default_data_dir
 
 SOURCES = ("auto", "real", "synthetic")
@@ -83,7 +84,7 @@ def load_babyshop(
 
     if chosen == "real" or (chosen == "auto" and real_cache_is_valid(folder)):
         paths = download.fetch_real_data(folder, base_url, progress=True)
-        tables = {table: read_table(path, table) for table, path in paths.items()}
+        tables = {table: read_table_cached(path, table, folder / CACHE_FOLDER) for table, path in paths.items()}
         origin = download.real_cache_dir(folder)
         note = (
             f"Data: the real Babyshop files ({len(tables['train']):,} train and "
@@ -92,7 +93,9 @@ def load_babyshop(
         return BabyshopData(**tables, source="real", origin=origin, note=note)
 
     twin_folder = synthetic.ensure_twin(folder, size=size, seed=seed)
-    tables = {table: read_table(twin_folder / FILE_NAMES[table], table) for table in FILE_NAMES}
+    tables = {
+        table: read_table_cached(twin_folder / FILE_NAMES[table], table, folder / CACHE_FOLDER) for table in FILE_NAMES
+    }
     note = (
         f"Data: the synthetic twin (size {size!r}, seed {seed}; {len(tables['train']):,} train and "
         f"{len(tables['test']):,} test pairs), not the real Babyshop files; {FETCH_HINT}."
