@@ -197,19 +197,29 @@ def _format_row(row: dict) -> str:
 def markdown_table(frame: pd.DataFrame) -> str:
     """The table as it is recorded in the generator's docstring and the README."""
     lines = [
-        "| twin seed | model seed | popularity | ID | content-based | hybrid | ID train | ID, lists | hybrid, lists |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| twin seed | model seed | popularity | ID | content-based | hybrid | ID train "
+        "| ID, lists | hybrid, lists | outside the bounds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in frame.itertuples():
+        outside = [
+            f"{name} x{getattr(row, name) / real:.2f}"
+            for name, real in REAL_TOP_100.items()
+            if not real / WITHIN_FACTOR <= getattr(row, name) <= real * WITHIN_FACTOR
+        ]
+        if row.id_train < ID_TRAIN_OVER_TEST_MIN * row.id or not all(
+            getattr(row, lower) < getattr(row, higher) for lower, higher in zip(ORDER, ORDER[1:], strict=False)
+        ):
+            outside.append("gap or order")
         lines.append(
             f"| {row.twin_seed} | {row.model_seed} | {row.popularity:.3f} | {row.id:.3f} | "
             f"{row.content:.3f} | {row.hybrid:.3f} | {row.id_train:.3f} | {row.id_lists:.3f} | "
-            f"{row.hybrid_lists:.3f} |"
+            f"{row.hybrid_lists:.3f} | {', '.join(outside) or 'none'} |"
         )
     real = REAL_TOP_100
     lines.append(
         f"| real data | | {real['popularity']:.3f} | {real['id']:.3f} | {real['content']:.3f} | "
-        f"{real['hybrid']:.3f} | 0.851 | | |"
+        f"{real['hybrid']:.3f} | 0.851 | | | |"
     )
     return "\n".join(lines)
 
