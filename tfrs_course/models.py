@@ -140,6 +140,8 @@ def _fit(
 
     class Measure(tf.keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            if monitor is None and stop_on is None:
+                return  # nothing to measure: take the vectors once, after the last epoch
             towers = snapshot(epoch + 1)
             measured = monitor(towers) if monitor is not None else {}
             for name, value in measured.items():
@@ -156,6 +158,8 @@ def _fit(
                     self.model.stop_training = True
 
     model.fit(dataset, epochs=epochs, callbacks=[Measure()], verbose=0)
+    if best["towers"] is None:
+        best["towers"] = snapshot(epochs)
     return replace(best["towers"], curves=curves)
 
 
