@@ -40,6 +40,8 @@ class Mistake:
             A likely mistake must be caught visibly; a mistake left to the hidden
             tests says why in ``why``.
         why: why a mistake is caught only by hidden tests.
+        helper_cell: a file whose code goes into a cell the student added just
+            before the answer cell (helpers the answer uses), or None.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Mistake:
     submission: str
     visible: bool = False
     why: str = ""
+    helper_cell: Path | None = None
 
     @property
     def is_alternative(self) -> bool:
@@ -82,8 +85,9 @@ def load_mistakes(folder: Path) -> dict[str, Mistake]:
             raise MistakesFileError(f"{where}: say whether the visible tests must catch it (visible = true/false)")
         if entry["failing_tests"] and not entry.get("visible") and not entry.get("why"):
             raise MistakesFileError(f"{where}: a mistake only hidden tests catch must say why (why = ...)")
-        if not (folder / entry["answer"]).is_file():
-            raise MistakesFileError(f"{where}: no answer file {folder / entry['answer']}")
+        for field in ("answer", "helper_cell"):
+            if field in entry and not (folder / entry[field]).is_file():
+                raise MistakesFileError(f"{where}: no {field} file {folder / entry[field]}")
         mistakes[name] = Mistake(
             name=name,
             exercise=entry["exercise"],
@@ -93,29 +97,47 @@ def load_mistakes(folder: Path) -> dict[str, Mistake]:
             submission=entry.get("submission", name),
             visible=bool(entry.get("visible", False)),
             why=entry.get("why", ""),
+            helper_cell=folder / entry["helper_cell"] if "helper_cell" in entry else None,
         )
     return mistakes
 
 
-def solved_copy(lesson: str, wrong: dict[str, Path] | None = None) -> nbformat.NotebookNode:
-    """The student copy with every exercise solved, except ``wrong``: exercise -> answer file."""
+def solved_copy(
+    lesson: str, wrong: dict[str, Path] | None = None, helpers: dict[str, Path] | None = None
+) -> nbformat.NotebookNode:
+    """The student copy with every exercise solved, except ``wrong``: exercise -> answer file.
+
+    ``helpers`` (exercise -> file) become cells the student added just before those answer cells.
+    """
     answers = {exercise: solution_source(lesson, exercise) for exercise in exercise_points(lesson)}
     for exercise, path in (wrong or {}).items():
         answers[exercise] = path.read_text()
-    return student_copy_with_answers(lesson, answers)
+    notebook = student_copy_with_answers(lesson, answers)
+    for exercise, path in (helpers or {}).items():
+        position = next(
+            index for index, cell in enumerate(notebook.cells)
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise
+        )  # fmt: skip
+        added = nbformat.v4.new_code_cell(path.read_text())
+        added.id = f"added-helper-{exercise}"
+        notebook.cells.insert(position, added)
+    return notebook
 
 
 def validation_class(lesson: str, mistakes: dict[str, Mistake]) -> dict[str, nbformat.NotebookNode]:
     """Student id -> notebook: the solution, the untouched copy, and one per mistake submission."""
     notebooks = {SOLVED: solved_copy(lesson), UNTOUCHED: student_copy_with_answers(lesson, {})}
     submissions: dict[str, dict[str, Path]] = {}
+    helpers: dict[str, dict[str, Path]] = {}
     for mistake in mistakes.values():
         wrong = submissions.setdefault(mistake.submission, {})
         if mistake.exercise in wrong:
             raise ValueError(f"{mistake.submission!r} has two mistakes for {mistake.exercise!r}")
         wrong[mistake.exercise] = mistake.answer
+        if mistake.helper_cell is not None:
+            helpers.setdefault(mistake.submission, {})[mistake.exercise] = mistake.helper_cell
     for submission, wrong in submissions.items():
-        notebooks[submission] = solved_copy(lesson, wrong)
+        notebooks[submission] = solved_copy(lesson, wrong, helpers.get(submission))
     return notebooks
 
 
