@@ -30,10 +30,17 @@ from tfrs_course.lessons import lesson_names
 FIXTURES = Path(__file__).parent / "fixtures"
 LESSONS = [lesson for lesson in lesson_names() if (FIXTURES / f"lesson{lesson[:2]}" / "mistakes.toml").is_file()]
 MISTAKES = {lesson: load_mistakes(FIXTURES / f"lesson{lesson[:2]}") for lesson in LESSONS}
-# A lesson's tests share its graded class: keep them on one xdist worker.
-BY_LESSON = [pytest.param(lesson, marks=pytest.mark.xdist_group(lesson)) for lesson in LESSONS]
+
+
+def _marks(lesson: str) -> list[pytest.MarkDecorator]:
+    """A lesson's tests share its graded class: keep them on one xdist worker. Grading
+    a model lesson's class takes minutes: those are slow."""
+    return [pytest.mark.xdist_group(lesson), *([] if lesson.startswith("01_") else [pytest.mark.slow])]
+
+
+BY_LESSON = [pytest.param(lesson, marks=_marks(lesson)) for lesson in LESSONS]
 CASES = [
-    pytest.param(lesson, name, marks=pytest.mark.xdist_group(lesson))
+    pytest.param(lesson, name, marks=_marks(lesson))
     for lesson in LESSONS
     for name in sorted(MISTAKES[lesson])
 ]
