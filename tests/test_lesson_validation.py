@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tfrs_course.grading.runner import exercise_points, test_module
+from tfrs_course.grading.runner import exercise_points
+from tfrs_course.grading.runner import test_module as autograder_module
 from tfrs_course.grading.validation import (
     SOLVED,
     UNTOUCHED,
@@ -88,7 +89,7 @@ def test_untouched_stubs_score_zero_on_every_exercise(graded, lesson):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_points_follow_difficulty(lesson):
     # docs/instructor.md, "Points": 2 points per level, split over the exercise's tests.
-    levels = runpy.run_path(str(test_module(lesson)))["DIFFICULTY"]
+    levels = runpy.run_path(str(autograder_module(lesson)))["DIFFICULTY"]
     assert _maximum(lesson) == {exercise: 2.0 * level for exercise, level in levels.items()}
 
 
