@@ -26,7 +26,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tfrs_course.lessons import solution_source
+from tfrs_course import layout
+from tfrs_course.notebooks import solution_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,7 +45,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO / "data" / "browser-test"
-WRONG_ANSWER = (REPO / "tests" / "fixtures" / "lesson01" / "top_users_no_tie_break.py").read_text()
+WRONG_ANSWER = (layout.lesson("01_baseline_metrics").fixtures / "top_users_no_tie_break.py").read_text()
 CELL_SECONDS = 300  # the first check loads the data and the tests; generous for a loaded machine
 
 

@@ -1,19 +1,18 @@
 """check() as a student uses it: in a real Jupyter kernel, on the functions the notebook defines."""
 
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from tfrs_course.lessons import solution_source, student_copy_with_answers
-from tfrs_course.notebooks import execute_notebook
+from tfrs_course import layout
+from tfrs_course.notebooks import execute_notebook, solution_source, student_copy_with_answers
 
 # Its tests share one expensive module fixture: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("check-in-kernel")
 
 LESSON = "01_baseline_metrics"
-FIXTURES = Path(__file__).parent / "fixtures" / "lesson01"
+FIXTURES = layout.lesson("01_baseline_metrics").fixtures
 
 
 def _self_check_notebook(answers: dict[str, str]) -> nbformat.NotebookNode:

@@ -22,7 +22,8 @@ import pytest
 
 from tfrs_course import colab as colab_setting
 from tfrs_course.grading.batch import grade_folder
-from tfrs_course.lessons import origin_repository, solution_source, student_copy_with_answers
+from tfrs_course.lessons import origin_repository
+from tfrs_course.notebooks import solution_source, student_copy_with_answers
 
 # Its tests share one expensive module fixture: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("colab")

@@ -18,15 +18,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tfrs_course import layout
 from tfrs_course.grading.batch import grade_folder
-from tfrs_course.lessons import solution_source, student_copy_with_answers
+from tfrs_course.notebooks import solution_source, student_copy_with_answers
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gradescope")]
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON = "01_baseline_metrics"
 EXERCISES = ("select_top_users", "most_popular_items", "top_k_accuracy")
-WRONG_TOP_USERS = (REPO / "tests" / "fixtures" / "lesson01" / "top_users_no_tie_break.py").read_text()
+WRONG_TOP_USERS = (layout.lesson(LESSON).fixtures / "top_users_no_tie_break.py").read_text()
 # Tries to give itself full marks: overwrite every results.json it can find, claim perfect accuracy.
 HOSTILE_TOP_K = '''
 import glob
@@ -111,7 +112,7 @@ def test_gradescope_bundle_grades_uploads_in_a_simulated_gradescope(tmp_path):
         archive.extractall(tmp_path / "autograder" / "source")
     with zipfile.ZipFile(tmp_path / "autograder" / "source" / wheel) as kit:
         course_files = sorted(name for name in kit.namelist() if "/_course/" in name)
-    assert f"tfrs_course/_course/autograder/test_{LESSON}.py" in course_files
+    assert f"tfrs_course/_course/autograder/{LESSON}/test_{LESSON}.py" in course_files
     assert f"tfrs_course/_course/solutions/{LESSON}/{LESSON}.ipynb" in course_files
     assert not [name for name in course_files if "02_" in name], "the bundle carries other lessons"
 

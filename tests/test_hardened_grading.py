@@ -20,12 +20,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tfrs_course import layout
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.batch import grade_folder, merge_outputs
 from tfrs_course.grading.isolated import Limits
 from tfrs_course.grading.runner import exercise_points
 from tfrs_course.grading.sandbox import SandboxConfig, sandbox_capabilities
-from tfrs_course.lessons import solution_source, student_copy_with_answers, write_notebook
+from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
 
 # Its tests share one expensive module fixture: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("hardened")
@@ -220,14 +221,13 @@ def test_worker_runs_unprivileged_without_network_and_without_the_secrets(tmp_pa
         "            'processes': [p for p in os.listdir('/proc') if p.isdigit()],\n"
         "            'segment': segment, 'writable': writable}\n"
     )
-    from tfrs_course import paths
     from tfrs_course.grading.isolated import IsolatedStudentCode
     from tfrs_course.grading.notebook import AnswerCell, build_program, read_notebook
 
-    master = paths.solutions_dir() / LESSON / f"{LESSON}.ipynb"
+    master = layout.lesson(LESSON).master_notebook
     program = build_program(read_notebook(master), read_notebook(master), master)
     program.answers = [AnswerCell("probe", probe)]
-    secrets = [str(paths.solutions_dir()), str(paths.autograder_dir()), str(tmp_path)]
+    secrets = [str(layout.course().solutions_dir), str(layout.course().autograder_dir), str(tmp_path)]
     (tmp_path / "other_student.ipynb").write_text("{}")
     code = IsolatedStudentCode(program, limits=Limits(sandbox=SandboxConfig(hide=secrets)))
     key = 0x7F5EED02
@@ -329,7 +329,7 @@ def test_bad_notebooks_get_a_clear_error_and_nothing_else_is_lost(tmp_path):
 
 
 def _small_class(submitted: Path, size: int) -> None:
-    wrong = (Path(__file__).parent / "fixtures" / "lesson01" / "top_k_off_by_one.py").read_text()
+    wrong = (layout.lesson(LESSON).fixtures / "top_k_off_by_one.py").read_text()
     for index in range(size):
         answers = _answers() if index % 2 == 0 else _answers(top_k_accuracy=wrong)
         _write(submitted, f"student{index:02d}", student_copy_with_answers(LESSON, answers))
@@ -391,13 +391,12 @@ def test_feedback_shows_student_text_only_as_code(hostile_class):
 
 def test_hidden_inputs_never_reach_a_visible_message(hostile_class):
     """A visible test's message can only reflect what visible tests gave the student's code."""
-    from tfrs_course import paths
     from tfrs_course.grading.runner import run_tests
     from tfrs_course.grading.submission import StudentCode
 
     submitted, out, _, _ = hostile_class
     notebook = submitted / "leak_hidden_inputs" / LESSON / f"{LESSON}.ipynb"
-    master = paths.solutions_dir() / LESSON / f"{LESSON}.ipynb"
+    master = layout.lesson(LESSON).master_notebook
     visible_only = run_tests(LESSON, {"alone": lambda: StudentCode.from_notebook(notebook, master)}, hidden=False)
     expected = {r.test: r.message for r in visible_only.results if r.exercise == "top_k_accuracy"}
     record = json.loads((out / "leak_hidden_inputs" / LESSON / "result.json").read_text())
@@ -541,14 +540,14 @@ def test_grading_works_from_a_copy_of_the_kit_under_tmp(tmp_path):
 @pytest.mark.slow
 def test_code_run_while_cells_are_defined_cannot_replace_a_driver():
     """A decorator in an answer cell reassigns lesson 2's loss driver; the stub must still score nothing."""
-    from tfrs_course import paths
     from tfrs_course.grading.isolated import IsolatedStudentCode
     from tfrs_course.grading.notebook import build_program, read_notebook
     from tfrs_course.grading.runner import run_tests
 
     lesson = "02_keras_retrieval"
     attack = (
-        "import tfrs_course.grading.drivers.lesson_02 as _drivers\n"
+        "from tfrs_course.grading.drivers import load\n"
+        "_drivers = load('02_keras_retrieval')\n"
         "def _swap(function):\n"
         "    def loss(lookup, name, queries, candidates):\n"
         "        import tensorflow as tf\n"
@@ -561,7 +560,7 @@ def test_code_run_while_cells_are_defined_cannot_replace_a_driver():
         "    raise NotImplementedError\n"
     )
     notebook = json.loads(nbformat.writes(student_copy_with_answers(lesson, {"in_batch_softmax_loss": attack})))
-    master = paths.solutions_dir() / lesson / f"{lesson}.ipynb"
+    master = layout.lesson(lesson).master_notebook
     program = build_program(notebook, read_notebook(master), master)
     code = IsolatedStudentCode(program, limits=FAST_LIMITS)
     try:

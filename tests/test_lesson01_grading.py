@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tfrs_course import layout
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.validation import (
     SOLVED,
@@ -21,13 +22,13 @@ from tfrs_course.grading.validation import (
     load_mistakes,
     validation_class,
 )
-from tfrs_course.lessons import write_notebook
+from tfrs_course.notebooks import write_notebook
 
 # Its tests share one expensive module fixture: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("lesson01")
 
 LESSON = "01_baseline_metrics"
-FIXTURES = Path(__file__).parent / "fixtures" / "lesson01"
+FIXTURES = layout.lesson(LESSON).fixtures
 REPO = Path(__file__).resolve().parents[1]
 FULL_MARKS = 8.0
 

@@ -1,6 +1,6 @@
 """Every lesson, validated both ways by the batch grader.
 
-For each lesson with wrong answers described in tests/fixtures/lessonNN/mistakes.toml:
+For each lesson with wrong answers described in autograder/<lesson>/mistakes/mistakes.toml:
 the solutions earn full marks, the untouched stubs earn nothing on every exercise,
 and each realistic mistake fails exactly the tests that should catch it, loses only
 its exercise's points, and gets feedback that names its symptom. A mistake flagged
@@ -11,12 +11,10 @@ earn full marks.
 """
 
 import ast
-from pathlib import Path
 
 import pytest
 
 from tfrs_course.grading.runner import exercise_points
-from tfrs_course.grading.runner import test_module as autograder_module
 from tfrs_course.grading.validation import (
     SOLVED,
     UNTOUCHED,
@@ -26,11 +24,10 @@ from tfrs_course.grading.validation import (
     load_mistakes,
     validation_class,
 )
-from tfrs_course.lessons import lesson_names
+from tfrs_course.layout import course
 
-FIXTURES = Path(__file__).parent / "fixtures"
-LESSONS = [lesson for lesson in lesson_names() if (FIXTURES / f"lesson{lesson[:2]}" / "mistakes.toml").is_file()]
-MISTAKES = {lesson: load_mistakes(FIXTURES / f"lesson{lesson[:2]}") for lesson in LESSONS}
+LESSONS = [lesson for lesson in course().lesson_names() if course().lesson(lesson).mistakes.is_file()]
+MISTAKES = {lesson: load_mistakes(course().lesson(lesson).fixtures) for lesson in LESSONS}
 
 
 def _marks(lesson: str) -> list[pytest.MarkDecorator]:
@@ -66,7 +63,7 @@ def _maximum(lesson: str) -> dict[str, float]:
 
 
 def test_every_lesson_is_validated():
-    assert LESSONS == lesson_names()
+    assert LESSONS == course().lesson_names()
 
 
 @pytest.mark.parametrize("lesson", BY_LESSON)
@@ -90,7 +87,7 @@ def test_untouched_stubs_score_zero_on_every_exercise(graded, lesson):
 def test_points_follow_difficulty(lesson):
     # docs/instructor.md, "Points": 2 points per level, split over the exercise's tests.
     # Read without importing the module: its @graded marks belong to the grader's own pytest run.
-    tree = ast.parse(autograder_module(lesson).read_text())
+    tree = ast.parse(course().lesson(lesson).tests.read_text())
     (levels,) = [
         ast.literal_eval(node.value)
         for node in tree.body

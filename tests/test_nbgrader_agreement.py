@@ -18,12 +18,8 @@ import pytest
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.batch import grade_folder
 from tfrs_course.grading.runner import exercise_points
-from tfrs_course.lessons import (
-    lesson_names,
-    solution_source,
-    student_copy_with_answers,
-    write_notebook,
-)
+from tfrs_course.lessons import lesson_names
+from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_LESSONS = [lesson for lesson in lesson_names() if lesson != "01_baseline_metrics"]

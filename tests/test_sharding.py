@@ -17,14 +17,15 @@ import nbformat
 import pytest
 import yaml
 
+from tfrs_course import layout
 from tfrs_course.cli import SHARD_COUNT_VARIABLE, shard_from_scheduler
-from tfrs_course.lessons import solution_source, student_copy_with_answers
+from tfrs_course.notebooks import solution_source, student_copy_with_answers
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON = "01_baseline_metrics"
 EXERCISES = ("select_top_users", "most_popular_items", "top_k_accuracy")
 TFRS_COURSE = str(Path(sys.executable).parent / "tfrs-course")
-WRONG_TOP_USERS = (REPO / "tests" / "fixtures" / "lesson01" / "top_users_no_tie_break.py").read_text()
+WRONG_TOP_USERS = (layout.lesson("01_baseline_metrics").fixtures / "top_users_no_tie_break.py").read_text()
 
 
 @pytest.mark.parametrize(

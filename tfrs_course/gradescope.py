@@ -15,7 +15,8 @@ The bundle holds:
   batch grader (student code in the sandboxed worker) and writes ``results.json``:
   visible tests with their messages, hidden tests by name and result only,
   shown after grades are published;
-- the kit's wheel, carrying this lesson's tests and reference notebook only;
+- the kit's wheel, carrying this lesson's tests, drivers and reference notebook
+  only (and the drivers of earlier lessons that its drivers build on);
 - ``bundle.json``: which lesson, which kit version.
 
 ``$TFRS_AUTOGRADER_ROOT`` replaces ``/autograder`` (the test suite unpacks a bundle
@@ -36,7 +37,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from tfrs_course import __version__, paths
+from tfrs_course import __version__, layout
 
 ROOT_VARIABLE = "TFRS_AUTOGRADER_ROOT"
 STUDENT = "gradescope_submission"
@@ -81,26 +82,33 @@ exec "$(cat "$ROOT/source/python")" -m tfrs_course.gradescope "$ROOT"
 
 def pinned_requirements() -> list[str]:
     """The ``course`` extra of pyproject.toml: the exact stack the kit is tested on."""
-    pyproject = tomllib.loads((paths.course_root() / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject = tomllib.loads((layout.course().root / "pyproject.toml").read_text(encoding="utf-8"))
     return list(pyproject["project"]["optional-dependencies"]["course"])
 
 
 def _stage_project(lesson: str, staging: Path) -> None:
     """A copy of the project whose solutions/ and autograder/ hold this lesson only."""
+    from tfrs_course.grading.drivers import required_lessons
     from tfrs_course.lessons import build_master, write_notebook
 
-    root = paths.course_root()
+    course, staged = layout.course(), layout.course(staging)
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(root / name, staging / name)
+        shutil.copy(course.root / name, staged.root / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_course")
-    shutil.copytree(root / "tfrs_course", staging / "tfrs_course", ignore=ignore)
-    shutil.copytree(root / "solutions" / lesson, staging / "solutions" / lesson, ignore=shutil.ignore_patterns("*.ipynb"))
+    shutil.copytree(course.root / "tfrs_course", staged.root / "tfrs_course", ignore=ignore)
+    source, target = course.lesson(lesson), staged.lesson(lesson)
+    shutil.copytree(source.solutions_dir, target.solutions_dir, ignore=shutil.ignore_patterns("*.ipynb"))
     # The reference notebook, built fresh from the master script as `make lessons` does.
-    write_notebook(build_master(lesson), staging / "solutions" / lesson / f"{lesson}.ipynb")
-    (staging / "autograder").mkdir()
-    for path in (root / "autograder").iterdir():
-        if path.is_file() and (not path.name.startswith("test_") or path.name == f"test_{lesson}.py"):
-            shutil.copy(path, staging / "autograder" / path.name)
+    write_notebook(build_master(lesson), target.master_notebook)
+    staged.autograder_dir.mkdir()
+    for path in course.autograder_dir.iterdir():
+        if path.is_file():
+            shutil.copy(path, staged.autograder_dir / path.name)
+    # The lesson's tests and drivers (its wrong answers are for the course's own validation).
+    shutil.copytree(source.autograder_dir, target.autograder_dir, ignore=shutil.ignore_patterns("__pycache__", "mistakes"))
+    for other in required_lessons(lesson)[1:]:
+        staged.lesson(other).autograder_dir.mkdir()
+        shutil.copy(course.lesson(other).drivers, staged.lesson(other).drivers)
 
 
 def build_bundle(lesson: str, out: str | Path) -> Path:
@@ -110,9 +118,7 @@ def build_bundle(lesson: str, out: str | Path) -> Path:
         ValueError: the course has no such lesson.
         RuntimeError: building the kit's wheel failed (pip's output is in the message).
     """
-    from tfrs_course.lessons import lesson_names
-
-    known = lesson_names()
+    known = layout.course().lesson_names()
     if lesson not in known:
         raise ValueError(f"unknown lesson {lesson!r}; the course has {known}")
     out = Path(out).resolve()
@@ -131,8 +137,8 @@ def build_bundle(lesson: str, out: str | Path) -> Path:
             "lesson": lesson,
             "kit_version": __version__,
             "wheel": wheel.name,
-            "tests": f"tfrs_course/_course/autograder/test_{lesson}.py",
-            "reference": f"tfrs_course/_course/solutions/{lesson}/{lesson}.ipynb",
+            "tests": f"tfrs_course/_course/{layout.lesson(lesson).tests.relative_to(layout.course().root).as_posix()}",
+            "reference": f"tfrs_course/_course/{layout.lesson(lesson).master_notebook.relative_to(layout.course().root).as_posix()}",
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:

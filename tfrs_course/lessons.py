@@ -24,8 +24,6 @@ the committed notebooks differ or a student copy leaks a solution.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from tfrs_course import paths
+from tfrs_course import layout
 from tfrs_course.colab import (
     Repository,
     badge_markdown,
@@ -45,8 +43,8 @@ from tfrs_course.colab import (
 )
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.runner import exercise_points
+from tfrs_course.notebooks import write_notebook
 
-LESSON_NAME = re.compile(r"\d\d_[a-z0-9_]+")
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 NBGRADER_SCHEMA = 3
 
@@ -55,14 +53,9 @@ class LessonBuildError(RuntimeError):
     """A lesson's source is malformed; the message names the file and the cell."""
 
 
-def lesson_names(solutions: Path | None = None) -> list[str]:
-    """Every lesson with a master script, in course order."""
-    folder = solutions or paths.solutions_dir()
-    return sorted(
-        path.name
-        for path in folder.iterdir()
-        if path.is_dir() and LESSON_NAME.fullmatch(path.name) and (path / f"{path.name}.py").is_file()
-    )
+def lesson_names(root: Path | None = None) -> list[str]:
+    """Every lesson with a master script, in course order (of the course in ``root``, default the kit's)."""
+    return layout.course(root).lesson_names()
 
 
 def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
@@ -88,8 +81,8 @@ def _cell_id(source: str, used: set[str]) -> str:
     return candidate
 
 
-def build_master(lesson: str, solutions: Path | None = None) -> nbformat.NotebookNode:
-    """The master notebook of a lesson, made from its percent script.
+def build_master(lesson: str, root: Path | None = None) -> nbformat.NotebookNode:
+    """The master notebook of a lesson, made from its percent script (in the course at ``root``).
 
     Raises:
         LessonBuildError: an unknown tag, a test cell for an exercise that has no
@@ -97,8 +90,7 @@ def build_master(lesson: str, solutions: Path | None = None) -> nbformat.Noteboo
     """
     import jupytext
 
-    folder = (solutions or paths.solutions_dir()) / lesson
-    script = folder / f"{lesson}.py"
+    script = layout.course(root).lesson(lesson).master_script
     notebook = jupytext.read(script)
     points = exercise_points(lesson)
     used_ids: set[str] = set()
@@ -132,7 +124,7 @@ def build_master(lesson: str, solutions: Path | None = None) -> nbformat.Noteboo
             worth = points.get(exercise, {}).get("hidden" if hidden else "visible", 0.0)
             if worth <= 0:
                 raise LessonBuildError(
-                    f"{where}: autograder/test_{lesson}.py has no {role.split('-')[0]} tests for {exercise!r}"
+                    f"{where}: {layout.lesson(lesson).tests} has no {role.split('-')[0]} tests for {exercise!r}"
                 )
             cell.source = _test_cell_source(exercise, hidden)
             grade_id = f"{exercise}-{role}"
@@ -182,14 +174,6 @@ def _test_cell_source(exercise: str, hidden: bool) -> str:
     )
 
 
-def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
-    """Write a notebook the same way every time (sorted keys, one-space indent, newline)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.validate(notebook)
-    text = json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def generate_student_copy(lesson: str, master_path: Path, output_path: Path) -> None:
     """Run ``nbgrader generate_assignment`` on a master, in a scratch course folder.
 
@@ -199,15 +183,15 @@ def generate_student_copy(lesson: str, master_path: Path, output_path: Path) -> 
     """
     with tempfile.TemporaryDirectory(prefix="tfrs-course-build-") as scratch:
         root = Path(scratch)
-        shutil.copy(paths.course_root() / "nbgrader_config.py", root / "nbgrader_config.py")
-        source = root / "solutions" / lesson
-        source.mkdir(parents=True)
-        shutil.copy(master_path, source / f"{lesson}.ipynb")
+        shutil.copy(layout.course().root / "nbgrader_config.py", root / "nbgrader_config.py")
+        staged = layout.course(root).lesson(lesson)
+        staged.solutions_dir.mkdir(parents=True)
+        shutil.copy(master_path, staged.master_notebook)
         completed = subprocess.run(
             [sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force", "--log-level=WARN"],
             cwd=root, capture_output=True, text=True, check=False, env=subprocess_environment(),
         )  # fmt: skip
-        released = root / "lessons" / lesson / f"{lesson}.ipynb"
+        released = staged.student_notebook
         if completed.returncode != 0 or not released.is_file():
             raise LessonBuildError(
                 f"nbgrader generate_assignment failed for {lesson}:\n{completed.stdout}\n{completed.stderr}"
@@ -225,12 +209,11 @@ def generate_student_copy(lesson: str, master_path: Path, output_path: Path) -> 
 
 def build(lessons: list[str] | None = None, root: Path | None = None) -> list[Path]:
     """Build masters and student copies; returns the files written."""
-    course = root or paths.course_root()
+    course = layout.course(root)
     written = []
-    for lesson in lessons or lesson_names(course / "solutions"):
-        master_path = course / "solutions" / lesson / f"{lesson}.ipynb"
-        write_notebook(build_master(lesson, course / "solutions"), master_path)
-        student_path = course / "lessons" / lesson / f"{lesson}.ipynb"
+    for lesson in lessons or course.lesson_names():
+        master_path, student_path = course.lesson(lesson).master_notebook, course.lesson(lesson).student_notebook
+        write_notebook(build_master(lesson, course.root), master_path)
         generate_student_copy(lesson, master_path, student_path)
         written += [master_path, student_path]
     return written
@@ -242,9 +225,9 @@ def find_leaks(lesson: str, course: Path | None = None) -> list[str]:
     Returns:
         One line per leak: a marker, or a line of solution code, found in the copy.
     """
-    course = course or paths.course_root()
-    master = nbformat.read(course / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
-    student_path = course / "lessons" / lesson / f"{lesson}.ipynb"
+    files = layout.course(course).lesson(lesson)
+    master = nbformat.read(files.master_notebook, as_version=4)
+    student_path = files.student_notebook
     student_text = student_path.read_text(encoding="utf-8")
     student = nbformat.reads(student_text, as_version=4)
     student_code = "\n".join(cell.source for cell in student.cells)
@@ -272,67 +255,34 @@ def _secret_lines(source: str) -> list[str]:
 
 def check(lessons: list[str] | None = None) -> list[str]:
     """Problems with the committed notebooks: stale copies and leaks. Empty if all is well."""
-    course = paths.course_root()
-    names = lessons or lesson_names(course / "solutions")
+    course = layout.course()
+    names = lessons or course.lesson_names()
     problems = []
     with tempfile.TemporaryDirectory(prefix="tfrs-course-check-") as scratch:
-        scratch_root = Path(scratch)
+        scratch_course = layout.course(Path(scratch))
         for lesson in names:
-            shutil.copytree(course / "solutions" / lesson, scratch_root / "solutions" / lesson)
-        shutil.copy(course / "nbgrader_config.py", scratch_root / "nbgrader_config.py")
+            shutil.copytree(course.lesson(lesson).solutions_dir, scratch_course.lesson(lesson).solutions_dir)
+        shutil.copy(course.root / "nbgrader_config.py", scratch_course.root / "nbgrader_config.py")
         for lesson in names:
-            master_path = scratch_root / "solutions" / lesson / f"{lesson}.ipynb"
-            write_notebook(build_master(lesson, course / "solutions"), master_path)
-            generate_student_copy(lesson, master_path, scratch_root / "lessons" / lesson / f"{lesson}.ipynb")
-            for relative in (f"solutions/{lesson}/{lesson}.ipynb", f"lessons/{lesson}/{lesson}.ipynb"):
-                committed, fresh = course / relative, scratch_root / relative
-                if not committed.is_file():
+            committed, fresh = course.lesson(lesson), scratch_course.lesson(lesson)
+            write_notebook(build_master(lesson, course.root), fresh.master_notebook)
+            generate_student_copy(lesson, fresh.master_notebook, fresh.student_notebook)
+            for kept, made in ((committed.master_notebook, fresh.master_notebook),
+                               (committed.student_notebook, fresh.student_notebook)):  # fmt: skip
+                relative = kept.relative_to(course.root).as_posix()
+                if not kept.is_file():
                     problems.append(f"{relative} is missing: run `make lessons`")
-                elif committed.read_bytes() != fresh.read_bytes():
+                elif kept.read_bytes() != made.read_bytes():
                     problems.append(f"{relative} is stale: run `make lessons` and commit the result")
-            if (course / "lessons" / lesson / f"{lesson}.ipynb").is_file():
-                problems += find_leaks(lesson, course)
+            if committed.student_notebook.is_file():
+                problems += find_leaks(lesson, course.root)
     extra = sorted(
-        path.relative_to(course).as_posix()
-        for path in (course / "lessons").rglob("*")
+        path.relative_to(course.root).as_posix()
+        for path in course.lessons_dir.rglob("*")
         if path.is_file() and path.suffix != ".ipynb" and ".ipynb_checkpoints" not in path.parts
     )
     problems += [f"{name}: only generated notebooks belong in lessons/" for name in extra]
     return problems
-
-
-def solution_source(lesson: str, exercise: str) -> str:
-    """The master's answer cell for an exercise, without the solution markers."""
-    master = nbformat.read(paths.solutions_dir() / lesson / f"{lesson}.ipynb", as_version=4)
-    for cell in master.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise:
-            markers = ("### BEGIN SOLUTION", "### END SOLUTION")
-            return "\n".join(line for line in cell.source.splitlines() if not line.strip().startswith(markers))
-    raise KeyError(f"{lesson} has no answer cell {exercise!r}")
-
-
-def student_copy_with_answers(lesson: str, answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The released student copy of a lesson with some answer cells filled in.
-
-    Used to validate the tests both ways and to build example submissions.
-
-    Args:
-        lesson: the lesson's folder name.
-        answers: exercise -> the code to put in its answer cell. Use
-            :func:`solution_source` for a correct answer.
-
-    Returns:
-        A notebook, as a student would submit it.
-    """
-    student = nbformat.read(paths.course_root() / "lessons" / lesson / f"{lesson}.ipynb", as_version=4)
-    remaining = dict(answers)
-    for cell in student.cells:
-        exercise = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and exercise in remaining:
-            cell.source = remaining.pop(exercise)
-    if remaining:
-        raise KeyError(f"{lesson} has no answer cells for {sorted(remaining)}")
-    return student
 
 
 def origin_repository(course: Path | None = None) -> str:
@@ -341,7 +291,7 @@ def origin_repository(course: Path | None = None) -> str:
     Raises:
         ValueError: there is no ``origin`` remote, or it is not on GitHub.
     """
-    course = course or paths.course_root()
+    course = course or layout.course().root
     completed = subprocess.run(
         ["git", "-C", str(course), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
     )

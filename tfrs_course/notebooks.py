@@ -1,7 +1,8 @@
-"""Execute lesson notebooks with injected parameters, as tests and the demo do."""
+"""Lesson notebooks: write them reproducibly, fill in answers, execute them with injected parameters."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +10,8 @@ from typing import Any
 
 import nbformat
 
+from tfrs_course import layout
 from tfrs_course.environment import subprocess_environment
-from tfrs_course.lessons import write_notebook
-from tfrs_course.paths import solutions_dir
 
 PARAMETERS_TAG = "parameters"
 
@@ -92,4 +92,46 @@ def execute_notebook(
 
 
 def solution_notebook(lesson: str) -> Path:
-    return solutions_dir() / lesson / f"{lesson}.ipynb"
+    return layout.lesson(lesson).master_notebook
+
+
+def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write a notebook the same way every time (sorted keys, one-space indent, newline)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.validate(notebook)
+    text = json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def solution_source(lesson: str, exercise: str) -> str:
+    """The master's answer cell for an exercise, without the solution markers."""
+    master = nbformat.read(layout.lesson(lesson).master_notebook, as_version=4)
+    for cell in master.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise:
+            markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+            return "\n".join(line for line in cell.source.splitlines() if not line.strip().startswith(markers))
+    raise KeyError(f"{lesson} has no answer cell {exercise!r}")
+
+
+def student_copy_with_answers(lesson: str, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The released student copy of a lesson with some answer cells filled in.
+
+    Used to validate the tests both ways and to build example submissions.
+
+    Args:
+        lesson: the lesson's folder name.
+        answers: exercise -> the code to put in its answer cell. Use
+            :func:`solution_source` for a correct answer.
+
+    Returns:
+        A notebook, as a student would submit it.
+    """
+    student = nbformat.read(layout.lesson(lesson).student_notebook, as_version=4)
+    remaining = dict(answers)
+    for cell in student.cells:
+        exercise = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and exercise in remaining:
+            cell.source = remaining.pop(exercise)
+    if remaining:
+        raise KeyError(f"{lesson} has no answer cells for {sorted(remaining)}")
+    return student

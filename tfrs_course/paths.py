@@ -28,14 +28,6 @@ def course_root() -> Path:
     )
 
 
-def solutions_dir() -> Path:
-    return course_root() / "solutions"
-
-
-def autograder_dir() -> Path:
-    return course_root() / "autograder"
-
-
 def default_data_dir() -> Path:
     """Where downloads, the synthetic twin and lesson results are cached.
 

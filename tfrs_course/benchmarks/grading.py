@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from tfrs_course import paths
+from tfrs_course import layout, paths
 from tfrs_course.data.synthetic import ensure_twin
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading.batch import Submission, grade_submission
@@ -62,7 +62,7 @@ LATENCY_SAMPLES = 2
 
 def mistakes_folder(lesson: str) -> Path:
     """Where a lesson's realistic wrong answers and their ``mistakes.toml`` live."""
-    return paths.course_root() / "tests" / "fixtures" / f"lesson{lesson[:2]}"
+    return layout.lesson(lesson).fixtures
 
 
 def build_class(lesson: str, size: int, *, full_notebooks: bool = False) -> dict[str, nbformat.NotebookNode]:
@@ -137,8 +137,8 @@ def measure_lesson(lesson: str, size: int, root: Path, *, full_notebooks: bool =
     )  # fmt: skip
     our_scores = _scores(root / "graded" / "grades.csv", "total")
 
-    shutil.copytree(paths.solutions_dir() / lesson, root / "solutions" / lesson)
-    shutil.copy(paths.course_root() / "nbgrader_config.py", root)
+    shutil.copytree(layout.lesson(lesson).solutions_dir, root / "solutions" / lesson)
+    shutil.copy(layout.course().root / "nbgrader_config.py", root)
     nbgrader = [sys.executable, "-m", "nbgrader"]
     _run([*nbgrader, "generate_assignment", lesson, "--force"], root)
     theirs = _run([*nbgrader, "autograde", lesson, "--force"], root)

@@ -36,8 +36,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from tfrs_course import __version__, paths
-from tfrs_course import lessons as course_lessons
+from tfrs_course import __version__, layout
 from tfrs_course.files import write_text_atomically
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
 from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
@@ -45,9 +44,7 @@ from tfrs_course.grading.runner import (
     LessonRun,
     TestResult,
     describe_lesson,
-    master_notebook,
     run_tests,
-    test_module,
 )
 from tfrs_course.grading.sandbox import sandbox_description
 
@@ -109,7 +106,7 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
     """
     if not submitted.is_dir():
         raise FileNotFoundError(f"{submitted}: no such folder of submissions")
-    known = set(course_lessons.lesson_names())
+    known = set(layout.course().lesson_names())
     wanted = set(lessons) if lessons else known
     unknown = wanted - known
     if unknown:
@@ -179,7 +176,7 @@ def select_shard(submissions: list[Submission], shard: tuple[int, int] | None) -
 def tests_fingerprint(lesson: str) -> str:
     """Changes whenever the lesson's tests, its master notebook or the kit's version change."""
     digest = hashlib.sha256(__version__.encode())
-    for path in (test_module(lesson), master_notebook(lesson)):
+    for path in (layout.lesson(lesson).tests, layout.lesson(lesson).master_notebook):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -235,7 +232,7 @@ def _grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
         notebook_sha256=_sha256(submission.notebook),
         tests_fingerprint=fingerprint,
     )
-    master = master_notebook(submission.lesson)
+    master = layout.lesson(submission.lesson).master_notebook
     try:
         if submission.problem:
             raise NotebookError(submission.problem)
@@ -310,7 +307,8 @@ def grade_folder(
     submissions, problems = find_submissions(submitted, lessons)
     submissions = select_shard(submissions, shard)
     limits = limits or Limits()
-    hidden = [str(paths.solutions_dir()), str(paths.autograder_dir()), str(submitted), str(out)]
+    course = layout.course()
+    hidden = [str(course.solutions_dir), str(course.autograder_dir), str(submitted), str(out)]
     pending = [submission for submission in submissions if not _is_current(out, submission)]
     skipped = len(submissions) - len(pending)
 

@@ -1,6 +1,6 @@
 """Run a lesson's autograder tests against one or many students, and collect scores.
 
-A lesson's tests live in ``autograder/test_<lesson>.py``. Each test takes two
+A lesson's tests live in ``autograder/<lesson>/test_<lesson>.py``. Each test takes two
 fixtures, ``student`` and ``reference`` (both :class:`StudentCode`), and is
 marked with :func:`graded`, which says which exercise it checks, how many
 points it is worth, and whether it is hidden. The same tests serve the
@@ -14,11 +14,10 @@ import io
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tfrs_course import paths
+from tfrs_course import layout
 from tfrs_course.grading.submission import StudentCode, StudentCodeError
 
 MARKER = "graded"
@@ -69,20 +68,12 @@ class GradingError(RuntimeError):
     """The tests themselves could not run (a broken test module, not a broken submission)."""
 
 
-def master_notebook(lesson: str) -> Path:
-    return paths.solutions_dir() / lesson / f"{lesson}.ipynb"
-
-
-def test_module(lesson: str) -> Path:
-    return paths.autograder_dir() / f"test_{lesson}.py"
-
-
 _reference_cache: dict[tuple[str, float], StudentCode] = {}
 
 
 def reference_code(lesson: str) -> StudentCode:
     """The reference solution: the master notebook graded as if it were a submission."""
-    master = master_notebook(lesson)
+    master = layout.lesson(lesson).master_notebook
     key = (str(master), master.stat().st_mtime)
     if key not in _reference_cache:
         _reference_cache[key] = StudentCode.from_notebook(master, master)
@@ -227,14 +218,15 @@ def run_tests(
     Raises:
         GradingError: the lesson has no tests, or pytest could not collect them.
     """
-    module = test_module(lesson)
+    course = layout.course()
+    module = course.lesson(lesson).tests
     if not module.is_file():
         raise GradingError(f"lesson {lesson!r} has no tests at {module}")
     plugin = _GradingPlugin(lesson, students, exercises, visible, hidden, on_result)
     args = [
         str(module),
-        "-c", str(paths.autograder_dir() / "pytest.ini"),
-        "--rootdir", str(paths.autograder_dir()),
+        "-c", str(course.autograder_dir / "pytest.ini"),
+        "--rootdir", str(course.autograder_dir),
         "-p", "no:cacheprovider",
         "--import-mode=importlib",
         "--capture=sys",

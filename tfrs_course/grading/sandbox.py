@@ -299,11 +299,13 @@ def main(argv: list[str]) -> None:
     die_with_parent()
     config = SandboxConfig(**json.loads(argv[0]))
     isolated = config.isolate and sandbox_capabilities()["unprivileged_user"]
-    uid = _isolate(config) if isolated else None
     from tfrs_course.grading import worker
 
+    # The lessons' drivers live in autograder/, which the sandbox never shows: read them first.
+    sources = worker.driver_sources()
+    uid = _isolate(config) if isolated else None
     # Trusted code is loaded (and the kit's answering modules blocked) before any student code exists.
-    trusted = worker.prepare(config.lesson)
+    trusted = worker.prepare(config.lesson, sources)
     if uid is not None:
         hide_after_loading(worker.exercise_helper_files())
         _drop_privileges(uid)

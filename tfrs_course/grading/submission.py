@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrs_course.grading import boundary
+from tfrs_course.grading.drivers import is_driver_file
 from tfrs_course.grading.notebook import Program, build_program, read_notebook, run_cell
 
 # Set on the module that student code runs in, so tracebacks say where code came from.
@@ -104,7 +105,7 @@ class StudentCode:
         """Run a trusted driver on the student's code and return its result as plain data.
 
         Some exercises are classes or models rather than functions of plain data.
-        A driver (a module-level function in ``tfrs_course.grading.drivers``)
+        A driver (a module-level function in ``autograder/<lesson>/drivers.py``)
         builds and exercises them, e.g. "make the student's model from these
         weights, train one step on this batch, return the new weights", and
         returns plain data. It receives ``lookup(name)``, which returns the
@@ -167,6 +168,7 @@ def _student_frames(error: BaseException) -> str:
         frame
         for frame in traceback.extract_tb(error.__traceback__)
         if not frame.filename.startswith(kit_dir)
+        and not is_driver_file(frame.filename)
         and "site-packages" not in frame.filename
         and "__autograph_generated_file" not in frame.filename
     ]

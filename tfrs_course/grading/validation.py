@@ -3,7 +3,7 @@
 The reference solutions must earn full marks, the untouched student copy must
 earn nothing, and each realistic wrong answer must fail exactly the tests that
 should catch it, costing only its own exercise's points. Wrong answers live in a
-folder with a ``mistakes.toml`` that describes them (see ``tests/fixtures/``).
+folder with a ``mistakes.toml`` that describes them: ``autograder/<lesson>/mistakes/``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import nbformat
 
 from tfrs_course.grading.batch import grade_folder
 from tfrs_course.grading.runner import exercise_points
-from tfrs_course.lessons import solution_source, student_copy_with_answers, write_notebook
+from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
 
 SOLVED, UNTOUCHED = "solution", "untouched"
 

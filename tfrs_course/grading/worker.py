@@ -23,7 +23,6 @@ import importlib
 import importlib.abc
 import json
 import os
-import pkgutil
 import struct
 import sys
 import types
@@ -117,17 +116,21 @@ def _copy_with_globals(function: types.FunctionType, namespace: dict) -> types.F
     return copy
 
 
-def load_trusted_drivers() -> dict[str, Any]:
-    """Every driver module's functions, as private copies: ``"module:name" -> function``.
+def driver_sources() -> dict[str, tuple[str, str]]:
+    """Every lesson's drivers' source, read while the course's files are visible (before the sandbox)."""
+    return importlib.import_module(DRIVER_PACKAGE).sources()
 
-    Each module's globals are copied too, and references between driver modules
-    point at the copies, so reassigning a driver module's names later (from a
-    decorator, a default argument, a class body) changes nothing a test runs.
+
+def load_trusted_drivers(sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Every lesson's drivers' functions, as private copies: ``"module:name" -> function``.
+
+    ``sources`` (lesson -> (file name, text), from :func:`driver_sources`) are used instead of
+    the files, which the sandbox does not show. Each module's globals are copied
+    too, and references between driver modules point at the copies, so reassigning
+    a driver module's names later (from a decorator, a default argument, a class
+    body) changes nothing a test runs.
     """
-    package = importlib.import_module(DRIVER_PACKAGE)
-    modules = [
-        importlib.import_module(f"{DRIVER_PACKAGE}.{info.name}") for info in pkgutil.iter_modules(package.__path__)
-    ]
+    modules = importlib.import_module(DRIVER_PACKAGE).load_all(sources)
     namespaces = {module.__name__: dict(vars(module)) for module in modules}
     copies: dict[int, types.FunctionType] = {}
     for module in modules:
@@ -158,12 +161,16 @@ def block_exercise_helpers() -> None:
     sys.meta_path.insert(0, _Blocked())
 
 
-def prepare(lesson: str = "") -> dict[str, Any]:
-    """Load everything trusted, before student code runs. Returns the drivers by name."""
+def prepare(lesson: str = "", sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Load everything trusted, before student code runs. Returns the drivers by name.
+
+    ``sources``: the drivers' source (see :func:`load_trusted_drivers`); read from
+    ``autograder/`` if None.
+    """
     import tfrs_course  # noqa: F401 - legacy Keras before student setup imports TensorFlow
     from tfrs_course.grading import boundary, notebook, submission  # noqa: F401 - loaded while trusted
 
-    drivers = load_trusted_drivers()
+    drivers = load_trusted_drivers(sources)
     block_exercise_helpers()
     return drivers
 

@@ -1,7 +1,7 @@
 """Autograder tests for lesson 5: the hybrid model.
 
 The tower and the model are classes, so the drivers in
-``tfrs_course.grading.drivers.lesson_05`` build them from plain vocabularies,
+``autograder/05_hybrid/drivers.py`` build them from plain vocabularies,
 set their weights from the weights' shapes, use them on small batches, and
 return plain data for the tests to compare. The item tower is compared by its
 behaviour (which columns each feature moves, which values share a vector), so
@@ -12,7 +12,9 @@ import numpy as np
 
 from tfrs_course.grading import expect_same, graded
 from tfrs_course.grading.assertions import Hint, student_run
-from tfrs_course.grading.drivers import lesson_05
+from tfrs_course.grading.drivers import load
+
+drivers = load("05_hybrid")
 
 # Sizes chosen so that no two embedding tables have the same shape.
 VOCABULARIES = {
@@ -91,7 +93,7 @@ OUTPUT_HINT = Hint(
 @graded("ItemTower", points=1.5)
 def test_item_tower_weight_shapes(student, reference):
     _compare(
-        student, reference, lesson_05.item_tower_weight_shapes, VOCABULARIES, name="ItemTower",
+        student, reference, drivers.item_tower_weight_shapes, VOCABULARIES, name="ItemTower",
         call=_tower_call(VOCABULARIES, KNOWN_ITEMS, "the shapes of its trainable weights"), hint=SHAPES_HINT,
     )  # fmt: skip
 
@@ -99,7 +101,7 @@ def test_item_tower_weight_shapes(student, reference):
 @graded("ItemTower", points=1.5)
 def test_item_tower_vectors_of_known_items(student, reference):
     _compare(
-        student, reference, lesson_05.item_tower_behaviour, VOCABULARIES, KNOWN_ITEMS, name="ItemTower",
+        student, reference, drivers.item_tower_behaviour, VOCABULARIES, KNOWN_ITEMS, name="ItemTower",
         call=_tower_call(VOCABULARIES, KNOWN_ITEMS, "which columns each feature moves"), hint=OUTPUT_HINT,
     )  # fmt: skip
 
@@ -107,7 +109,7 @@ def test_item_tower_vectors_of_known_items(student, reference):
 @graded("ItemTower", points=1.5, hidden=True)
 def test_item_tower_unknown_ids_brands_and_groups(student, reference):
     _compare(
-        student, reference, lesson_05.item_tower_behaviour, VOCABULARIES, UNKNOWN_ITEMS, name="ItemTower",
+        student, reference, drivers.item_tower_behaviour, VOCABULARIES, UNKNOWN_ITEMS, name="ItemTower",
         call=_tower_call(VOCABULARIES, UNKNOWN_ITEMS, "unknown ids, brands and groups"),
         hint=Hint("All unknown ids (brands, groups) share their table's one OOV row.") + OUTPUT_HINT,
     )  # fmt: skip
@@ -117,7 +119,7 @@ def test_item_tower_unknown_ids_brands_and_groups(student, reference):
 def test_item_tower_random_vocabularies(student, reference):
     vocabularies, rows = _random_vocabularies_and_rows(1, 30)
     _compare(
-        student, reference, lesson_05.item_tower_behaviour, vocabularies, rows, name="ItemTower",
+        student, reference, drivers.item_tower_behaviour, vocabularies, rows, name="ItemTower",
         call=_tower_call(vocabularies, rows, "which columns each feature moves"), hint=OUTPUT_HINT,
     )  # fmt: skip
 
@@ -140,7 +142,7 @@ def _model_call(rows, what):
 @graded("HybridModel", points=1)
 def test_hybrid_loss_on_one_batch(student, reference):
     _compare(
-        student, reference, lesson_05.hybrid_loss, VOCABULARIES, ROWS, name="HybridModel",
+        student, reference, drivers.hybrid_loss, VOCABULARIES, ROWS, name="HybridModel",
         call=_model_call(ROWS, "compute_loss in training and in evaluation"), hint=LOSS_HINT,
     )  # fmt: skip
 
@@ -151,7 +153,7 @@ def test_hybrid_loss_with_unknown_values(student, reference):
     rows["brand"][::3] = ["a brand seen only in test"] * len(rows["brand"][::3])
     rows["user_no"][::4] = ["a new user"] * len(rows["user_no"][::4])
     _compare(
-        student, reference, lesson_05.hybrid_loss, vocabularies, rows, name="HybridModel",
+        student, reference, drivers.hybrid_loss, vocabularies, rows, name="HybridModel",
         call=_model_call(rows, "compute_loss with unknown users and brands"), hint=LOSS_HINT,
     )  # fmt: skip
 
@@ -160,7 +162,7 @@ def test_hybrid_loss_with_unknown_values(student, reference):
 def test_hybrid_trains_with_fit(student, reference):
     vocabularies, rows = _random_vocabularies_and_rows(3, 48)
     _compare(
-        student, reference, lesson_05.hybrid_fit, vocabularies, rows, 16, name="HybridModel",
+        student, reference, drivers.hybrid_fit, vocabularies, rows, 16, name="HybridModel",
         call=_model_call(rows, "fit() for 2 epochs in batches of 16"),
         hint="compute_loss must work inside model.fit (graph mode): use TensorFlow operations only.",
     )  # fmt: skip

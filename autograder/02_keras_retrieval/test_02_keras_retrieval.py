@@ -12,7 +12,9 @@ import numpy as np
 
 from tfrs_course.grading import describe_call, expect_same, graded
 from tfrs_course.grading.assertions import Hint, student_call, student_run
-from tfrs_course.grading.drivers import lesson_02 as drivers
+from tfrs_course.grading.drivers import load
+
+drivers = load("02_keras_retrieval")
 
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
 DIFFICULTY = {"in_batch_softmax_loss": 2, "logq_in_batch_loss": 2, "TwoTowerModel": 3, "factorized_top_k_accuracy": 2}

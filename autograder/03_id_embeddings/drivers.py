@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from tfrs_course.grading.drivers.lesson_02 import id_tower
+from tfrs_course.grading.drivers import load
+
+# Lesson 2's drivers build the same fixed ID towers.
+id_tower = load("02_keras_retrieval").id_tower
 
 
 def _layers_of(tower, kind) -> list:

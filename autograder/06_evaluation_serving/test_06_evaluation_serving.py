@@ -9,7 +9,9 @@ import pandas as pd
 
 from tfrs_course.grading import describe_call, expect_same, graded
 from tfrs_course.grading.assertions import Hint, render_hint, student_call, student_run
-from tfrs_course.grading.drivers import lesson_06 as drivers
+from tfrs_course.grading.drivers import load
+
+drivers = load("06_evaluation_serving")
 
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
 DIFFICULTY = {"exclude_seen": 1, "split_by_month": 1, "blocked_top_k": 3, "recall_at_k": 1}

@@ -2,7 +2,7 @@
 
 Functions of plain data are called with ``student.call``; the tower and the
 index are built and exercised by the drivers in
-``tfrs_course.grading.drivers.lesson_04``, which return plain data.
+``autograder/04_content_based/drivers.py``, which return plain data.
 """
 
 import numpy as np
@@ -10,7 +10,9 @@ import pandas as pd
 
 from tfrs_course.grading import describe_call, expect_same, graded
 from tfrs_course.grading.assertions import Hint, student_call, student_run
-from tfrs_course.grading.drivers import lesson_04
+from tfrs_course.grading.drivers import load
+
+drivers = load("04_content_based")
 
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
 DIFFICULTY = {"content_vectors": 2, "user_vectors": 1, "frozen_tower": 2, "top_k_through_index": 1}
@@ -82,7 +84,7 @@ def test_content_vectors_small_table(student, reference):
 @graded("content_vectors", points=1)
 def test_content_vectors_leaves_its_input_alone(student, reference):
     _compare_driver(
-        student, reference, lesson_04.content_vectors_side_effects, SMALL_ITEMS, SMALL_VOCABULARIES,
+        student, reference, drivers.content_vectors_side_effects, SMALL_ITEMS, SMALL_VOCABULARIES,
         name="content_vectors", call=describe_call("content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES)
         + ": its input afterwards, and pandas' warnings", hint=SIDE_EFFECTS_HINT,
     )  # fmt: skip
@@ -178,7 +180,7 @@ FROZEN_HINT = Hint(
 def test_frozen_tower_looks_up_known_ids(student, reference):
     queries = ["12", "-5", "3", "12"]
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
+        student, reference, drivers.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
         name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
     )  # fmt: skip
 
@@ -186,7 +188,7 @@ def test_frozen_tower_looks_up_known_ids(student, reference):
 @graded("frozen_tower", points=1)
 def test_frozen_tower_does_not_train(student, reference):
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, name="frozen_tower",
+        student, reference, drivers.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, name="frozen_tower",
         call=f"frozen_tower(vectors of ids {TOWER_IDS}): its trainable weights, and its vectors after a training step",
         hint=FROZEN_HINT,
     )
@@ -196,7 +198,7 @@ def test_frozen_tower_does_not_train(student, reference):
 def test_frozen_tower_unknown_ids_get_zeros(student, reference):
     queries = ["unknown", "x7", "-5", "", "7x"]
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
+        student, reference, drivers.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
         name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
     )  # fmt: skip
 
@@ -208,7 +210,7 @@ def test_frozen_tower_wide_random_vectors(student, reference):
     values = rng.random((30, 17)).astype(np.float32)
     queries = [ids[29], ids[0], "missing", *ids[10:15]]
     _compare_driver(
-        student, reference, lesson_04.frozen_tower_lookups, ids, values, queries, name="frozen_tower",
+        student, reference, drivers.frozen_tower_lookups, ids, values, queries, name="frozen_tower",
         call=f"frozen_tower(vectors of 30 ids, 17 columns) called on {queries}", hint=ZERO_ROW_HINT,
     )
 
@@ -237,7 +239,7 @@ def _index_call(users, items, queries, k):
 @graded("top_k_through_index", points=1)
 def test_top_k_through_index_small_example(student, reference):
     _compare_driver(
-        student, reference, lesson_04.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, INDEX_ITEM_VALUES,
+        student, reference, drivers.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, INDEX_ITEM_VALUES,
         ["u3", "u1", "u2"], 3, name="top_k_through_index",
         call=_index_call(INDEX_USERS, INDEX_ITEMS, ["u3", "u1", "u2"], 3), hint=INDEX_HINT,
     )  # fmt: skip
@@ -247,7 +249,7 @@ def test_top_k_through_index_small_example(student, reference):
 def test_top_k_through_index_ties_and_unknown_users(student, reference):
     item_values = np.tile(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32), (4, 1))
     _compare_driver(
-        student, reference, lesson_04.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, item_values,
+        student, reference, drivers.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, item_values,
         ["u1", "stranger", "u2"], 4, name="top_k_through_index",
         call=_index_call(INDEX_USERS, INDEX_ITEMS, ["u1", "stranger", "u2"], 4),
         hint="Ties keep the order in which the items were indexed; an unknown user scores 0 with every item.",
@@ -261,7 +263,7 @@ def test_top_k_through_index_random_catalogue(student, reference):
     items = rng.integers(-(2**40), 2**40, size=40).astype(str).tolist()
     for k in (1, 12):
         _compare_driver(
-            student, reference, lesson_04.index_top_k, users, rng.random((6, 4)).astype(np.float32), items,
+            student, reference, drivers.index_top_k, users, rng.random((6, 4)).astype(np.float32), items,
             rng.random((40, 4)).astype(np.float32), users[::-1], k, name="top_k_through_index",
             call=_index_call(users, items, users[::-1], k), hint=INDEX_HINT,
         )  # fmt: skip
