@@ -6,6 +6,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -24,6 +26,7 @@ def test_importing_the_kit_first_makes_tfrs_work_without_any_setting():
     assert completed.stdout.split()[0].startswith("tf_keras")
 
 
+@pytest.mark.slow
 def test_tensorflow_already_on_keras_3_gives_one_clear_message():
     completed = _python("import tensorflow as tf\ntf.keras.layers\nimport tfrs_course")
     assert completed.returncode != 0

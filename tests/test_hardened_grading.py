@@ -307,6 +307,7 @@ def _partial_notebooks(submitted: Path) -> dict[str, tuple[dict, str]]:
     return cases
 
 
+@pytest.mark.slow
 def test_bad_notebooks_get_a_clear_error_and_nothing_else_is_lost(tmp_path):
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     _write(submitted, "honest", student_copy_with_answers(LESSON, _answers()))
@@ -335,6 +336,7 @@ def _small_class(submitted: Path, size: int) -> None:
         _write(submitted, f"student{index:02d}", student_copy_with_answers(LESSON, answers))
 
 
+@pytest.mark.slow
 def test_shards_merge_into_the_same_grades_as_one_run(tmp_path):
     submitted = tmp_path / "submitted"
     _small_class(submitted, 5)
@@ -347,6 +349,7 @@ def test_shards_merge_into_the_same_grades_as_one_run(tmp_path):
     assert (tmp_path / "merged" / "grades.csv").read_text() == (tmp_path / "whole" / "grades.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_batch_killed_with_sigkill_resumes_without_regrading_or_duplicating(tmp_path):
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     _small_class(submitted, 6)
@@ -476,6 +479,7 @@ def _unbreakable_class(submitted: Path) -> dict[str, str]:
     return cases
 
 
+@pytest.mark.slow
 def test_a_batch_always_finishes_and_each_broken_notebook_gets_a_named_zero(tmp_path):
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     cases = _unbreakable_class(submitted)
