@@ -245,10 +245,6 @@ class IsolatedStudentCode:
             self._worker.stop()
             self._worker = None
 
-    def output(self) -> str:
-        """What the student's code printed (the first 64 KiB) in the current worker."""
-        return bytes(self._worker.output).decode("utf-8", "replace") if self._worker else ""
-
     def _request(self, message: dict, label: str, args: tuple, kwargs: dict) -> Any:
         if self._fatal:
             raise StudentCodeError(self._fatal)

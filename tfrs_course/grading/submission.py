@@ -70,9 +70,6 @@ class StudentCode:
                     problems[answer.grade_id] = problem
         return cls(namespace, problems, origin)
 
-    def has(self, name: str) -> bool:
-        return callable(self._namespace.get(name))
-
     def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call a student function with copies of the arguments; return its result as plain data.
 
