@@ -236,6 +236,9 @@ def run_tests(
         "-c", str(paths.autograder_dir() / "pytest.ini"),
         "--rootdir", str(paths.autograder_dir()),
         "-p", "no:cacheprovider",
+        # Its clean-up runs the garbage collector again and again after every run: about
+        # a second per submission in a process that holds TensorFlow, for warnings no one reads.
+        "-p", "no:unraisableexception",
         "--import-mode=importlib",
         "--capture=sys",
         "-q", "--no-header", "--tb=short", "-rN", "-W", "ignore::DeprecationWarning",
