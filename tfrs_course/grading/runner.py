@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tfrs_course import paths
+from tfrs_course.grading import boundary
 from tfrs_course.grading.submission import StudentCode, StudentCodeError
 
 MARKER = "graded"
@@ -77,15 +79,43 @@ def test_module(lesson: str) -> Path:
     return paths.autograder_dir() / f"test_{lesson}.py"
 
 
-_reference_cache: dict[tuple[str, float], StudentCode] = {}
+class ReferenceCode(StudentCode):
+    """The reference solution, which answers each distinct call once per grading process.
+
+    Every submission's tests ask the reference the same questions (train this
+    model on these batches, rank these items...), and for a model lesson the
+    answers cost seconds each. They are plain data, kept encoded and decoded
+    afresh for each test, so no test can change what the next one receives.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._answers: dict[tuple[str, bytes], bytes] = {}
+
+    def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
+        compute = super().call
+        return self._answer(function_name, compute, function_name, args, kwargs)
+
+    def run(self, driver: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        compute = super().run
+        return self._answer(f"{driver.__module__}.{driver.__qualname__}", compute, driver, args, kwargs)
+
+    def _answer(self, name: str, compute: Callable[..., Any], target: Any, args: tuple, kwargs: dict) -> Any:
+        key = (name, boundary.encode([list(args), kwargs]))
+        if key not in self._answers:
+            self._answers[key] = boundary.encode(compute(target, *args, **kwargs))
+        return boundary.decode(self._answers[key])
 
 
-def reference_code(lesson: str) -> StudentCode:
+_reference_cache: dict[tuple[str, float], ReferenceCode] = {}
+
+
+def reference_code(lesson: str) -> ReferenceCode:
     """The reference solution: the master notebook graded as if it were a submission."""
     master = master_notebook(lesson)
     key = (str(master), master.stat().st_mtime)
     if key not in _reference_cache:
-        _reference_cache[key] = StudentCode.from_notebook(master, master)
+        _reference_cache[key] = ReferenceCode.from_notebook(master, master)
     return _reference_cache[key]
 
 
