@@ -33,7 +33,8 @@
 # not loops, displayed values, magics or shell lines), so keep what an answer needs there.
 
 # %% tags=["setup"]
-# Setup: run this cell first. `import tfrs_course` must come before TensorFlow
+# Setup: run this cell before the lesson's other code (in Colab, after the cell above).
+# `import tfrs_course` must come before TensorFlow
 # is imported anywhere, because it selects the Keras version that TFRS needs.
 import numpy as np
 import pandas as pd

@@ -31,7 +31,8 @@
 # 3. `recommend`: the top k new items for one user.
 
 # %% tags=["setup"]
-# Setup: run this cell first. `import tfrs_course` must come before TensorFlow,
+# Setup: run this cell before the lesson's other code (in Colab, after the cell above).
+# `import tfrs_course` must come before TensorFlow,
 # because it selects the Keras version that TFRS needs.
 import numpy as np
 import pandas as pd

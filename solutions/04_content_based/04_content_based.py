@@ -36,7 +36,8 @@
 # 4. `top_k_through_index`: the best k items per user, from a `BruteForce` index.
 
 # %% tags=["setup"]
-# Setup: run this cell first. `import tfrs_course` must come before TensorFlow
+# Setup: run this cell before the lesson's other code (in Colab, after the cell above).
+# `import tfrs_course` must come before TensorFlow
 # is imported anywhere, because it selects the Keras version that TFRS needs.
 import tfrs_course  # isort: skip
 

@@ -33,7 +33,8 @@
 # 2. `HybridModel`: the two towers and the retrieval task, and the loss that joins them.
 
 # %% tags=["setup"]
-# Setup: run this cell first. `import tfrs_course` must come before TensorFlow
+# Setup: run this cell before the lesson's other code (in Colab, after the cell above).
+# `import tfrs_course` must come before TensorFlow
 # is imported anywhere, because it selects the Keras version that TFRS needs.
 import tfrs_course  # isort: skip
 

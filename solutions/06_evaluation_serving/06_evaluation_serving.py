@@ -46,7 +46,8 @@
 # its time on measuring them.
 
 # %% tags=["setup"]
-# Setup: run this cell first. `import tfrs_course` must come before TensorFlow
+# Setup: run this cell before the lesson's other code (in Colab, after the cell above).
+# `import tfrs_course` must come before TensorFlow
 # is imported anywhere, because it selects the Keras version that TFRS needs.
 import tfrs_course  # isort: skip
 
