@@ -17,8 +17,6 @@ import pytest
 
 from tfrs_course.data import schema, synthetic
 
-SHARED_BABYSHOP = Path(__file__).resolve().parents[1].parent / "shared" / "babyshop"
-
 # README statistics of the real interactions (per user, over all pairs).
 REAL_ITEMS_PER_USER = {"mean": 8.94, "std": 6.34, "median": 8, "min": 1, "max": 20}
 REAL_GENDERS_PER_USER = 1.73
@@ -70,8 +68,8 @@ def default_twin() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def real_items() -> pd.DataFrame:
-    path = SHARED_BABYSHOP / schema.FILE_NAMES["items"]
+def real_items(babyshop_dir: Path) -> pd.DataFrame:
+    path = babyshop_dir / schema.FILE_NAMES["items"]
     if not path.is_file():
         pytest.skip(f"the real item_info.csv is not at {path}")
     return schema.read_table(path, "items")
