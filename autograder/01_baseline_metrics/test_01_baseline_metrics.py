@@ -7,8 +7,8 @@ Each test calls the student's function and the reference solution (from
 import numpy as np
 import pandas as pd
 
-from tfrs_course.grading import describe_call, expect_same, graded
-from tfrs_course.grading.assertions import Hint, student_call
+from tfrs_course.grading import graded
+from tfrs_course.grading.assertions import Hint, compare_call
 
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
 DIFFICULTY = {"select_top_users": 1, "most_popular_items": 1, "top_k_accuracy": 2}
@@ -26,12 +26,6 @@ def _random_interactions(seed, n_rows, n_users, n_items):
     items = rng.integers(-(2**40), 2**40, size=n_items).astype(str)
     frame = _interactions(rng.choice(users, n_rows), rng.choice(items, n_rows))
     return frame.drop_duplicates().reset_index(drop=True)
-
-
-def _compare(student, reference, function, *args, hint, **kwargs):
-    expected = reference.call(function, *args, **kwargs)
-    got = student_call(student, function, *args, hint=hint, **kwargs)
-    expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint)
 
 
 # Ties, laid out so that three orders differ: the order the ids first appear in
@@ -61,25 +55,25 @@ TOP_USERS_HINT = Hint(
 @graded("select_top_users", points=0.5)
 def test_select_top_users_small_table(student, reference):
     train = _interactions(["u1", "u2", "u2", "u3", "u3", "u3"], ["a", "a", "b", "a", "b", "c"])
-    _compare(student, reference, "select_top_users", train, 2, hint=TOP_USERS_HINT)
+    compare_call(student, reference, "select_top_users", train, 2, hint=TOP_USERS_HINT)
 
 
 @graded("select_top_users", points=0.5)
 def test_select_top_users_breaks_ties_by_id_as_text(student, reference):
-    _compare(student, reference, "select_top_users", _tied_table("user_no"), 3, hint=TOP_USERS_HINT)
+    compare_call(student, reference, "select_top_users", _tied_table("user_no"), 3, hint=TOP_USERS_HINT)
 
 
 @graded("select_top_users", points=0.5, hidden=True)
 def test_select_top_users_n_larger_than_users(student, reference):
     train = _interactions(["b", "a", "b"], ["x", "y", "z"])
-    _compare(student, reference, "select_top_users", train, 10, hint="With fewer users than n, return them all.")
+    compare_call(student, reference, "select_top_users", train, 10, hint="With fewer users than n, return them all.")
 
 
 @graded("select_top_users", points=0.5, hidden=True)
 def test_select_top_users_random_tables(student, reference):
     for seed in range(3):
         train = _random_interactions(seed, n_rows=400, n_users=60, n_items=40)
-        _compare(student, reference, "select_top_users", train, 25, hint=TOP_USERS_HINT)
+        compare_call(student, reference, "select_top_users", train, 25, hint=TOP_USERS_HINT)
 
 
 # --- most_popular_items ------------------------------------------------------------
@@ -95,25 +89,25 @@ POPULAR_HINT = Hint(
 @graded("most_popular_items", points=0.5)
 def test_most_popular_items_small_table(student, reference):
     train = _interactions(["u1", "u2", "u3", "u1", "u2", "u1"], ["a", "a", "a", "b", "b", "c"])
-    _compare(student, reference, "most_popular_items", train, 2, hint=POPULAR_HINT)
+    compare_call(student, reference, "most_popular_items", train, 2, hint=POPULAR_HINT)
 
 
 @graded("most_popular_items", points=0.5)
 def test_most_popular_items_breaks_ties_by_id_as_text(student, reference):
-    _compare(student, reference, "most_popular_items", _tied_table("item_no"), 3, hint=POPULAR_HINT)
+    compare_call(student, reference, "most_popular_items", _tied_table("item_no"), 3, hint=POPULAR_HINT)
 
 
 @graded("most_popular_items", points=0.5, hidden=True)
 def test_most_popular_items_ties_and_short_catalogue(student, reference):
     train = _interactions(["u1", "u2", "u1", "u2", "u3"], ["9", "10", "10", "9", "11"])
-    _compare(student, reference, "most_popular_items", train, 5, hint=POPULAR_HINT)
+    compare_call(student, reference, "most_popular_items", train, 5, hint=POPULAR_HINT)
 
 
 @graded("most_popular_items", points=0.5, hidden=True)
 def test_most_popular_items_random_tables(student, reference):
     for seed in range(3):
         train = _random_interactions(100 + seed, n_rows=500, n_users=80, n_items=50)
-        _compare(student, reference, "most_popular_items", train, 20, hint=POPULAR_HINT)
+        compare_call(student, reference, "most_popular_items", train, 20, hint=POPULAR_HINT)
 
 
 # --- top_k_accuracy ------------------------------------------------------------------
@@ -140,28 +134,28 @@ CUTOFF_HINT = Hint(
 def test_top_k_accuracy_small_example(student, reference):
     true_ids = np.array(["a", "b", "c", "d"])
     retrieved = np.array([["a", "x", "y"], ["x", "b", "y"], ["x", "y", "c"], ["x", "y", "z"]])
-    _compare(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 3], hint=CUTOFF_HINT)
+    compare_call(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 3], hint=CUTOFF_HINT)
 
 
 @graded("top_k_accuracy", points=1)
 def test_top_k_accuracy_counts_repeated_matches_once(student, reference):
     true_ids = np.array(["a", "b"])
     retrieved = np.array([["a", "a", "a"], ["x", "b", "b"]])
-    _compare(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 3], hint=ONCE_HINT)
+    compare_call(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 3], hint=ONCE_HINT)
 
 
 @graded("top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_accuracy_k_longer_than_list(student, reference):
     true_ids = np.array(["a", "b", "c"])
     retrieved = np.array([["x", "a"], ["b", "y"], ["x", "y"]])
-    _compare(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 5, 100], hint=CUTOFF_HINT)
+    compare_call(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 5, 100], hint=CUTOFF_HINT)
 
 
 @graded("top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_accuracy_no_rows(student, reference):
     true_ids = np.array([], dtype=str)
     retrieved = np.empty((0, 5), dtype=str)
-    _compare(
+    compare_call(
         student, reference, "top_k_accuracy", true_ids, retrieved, [1, 5],
         hint="With no rows, return 0.0 for every k instead of dividing by zero (or returning nan).",
     )  # fmt: skip
@@ -174,7 +168,7 @@ def test_top_k_accuracy_random_lists(student, reference):
     for rows, length in [(200, 50), (57, 10)]:
         true_ids = rng.choice(catalogue, rows)
         retrieved = rng.choice(catalogue, (rows, length))  # small catalogue: many repeats per row
-        _compare(
+        compare_call(
             student, reference, "top_k_accuracy", true_ids, retrieved, [1, 5, 10, 50, 100],
             hint=ACCURACY_HINT + ONCE_HINT,
         )  # fmt: skip

@@ -8,8 +8,8 @@ index are built and exercised by the drivers in
 import numpy as np
 import pandas as pd
 
-from tfrs_course.grading import describe_call, expect_same, graded
-from tfrs_course.grading.assertions import Hint, student_call, student_run
+from tfrs_course.grading import describe_call, graded
+from tfrs_course.grading.assertions import Hint, compare_call, compare_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("04_content_based")
@@ -47,19 +47,6 @@ def _random_items(seed, n_items):
     return _items(zip(ids, genders, brands, groups, strict=True))
 
 
-def _compare(student, reference, function, *args, hint, **kwargs):
-    expected = reference.call(function, *args, **kwargs)
-    got = student_call(student, function, *args, hint=hint, **kwargs)
-    expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint, check_index=True)
-
-
-def _compare_driver(student, reference, driver, *args, name, call, hint):
-    """Run a driver on both; ``call`` says, in the student's terms, what the driver did with ``name``."""
-    expected = reference.run(driver, *args)
-    got = student_run(student, driver, *args, call=call, name=name, hint=hint)
-    expect_same(got, expected, call=call, hint=hint)
-
-
 # --- content_vectors ---------------------------------------------------------------
 
 VECTORS_HINT = Hint(
@@ -78,12 +65,12 @@ SIDE_EFFECTS_HINT = Hint(
 
 @graded("content_vectors", points=1)
 def test_content_vectors_small_table(student, reference):
-    _compare(student, reference, "content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES, hint=VECTORS_HINT)
+    compare_call(student, reference, "content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES, hint=VECTORS_HINT, check_index=True)
 
 
 @graded("content_vectors", points=1)
 def test_content_vectors_leaves_its_input_alone(student, reference):
-    _compare_driver(
+    compare_run(
         student, reference, drivers.content_vectors_side_effects, SMALL_ITEMS, SMALL_VOCABULARIES,
         name="content_vectors", call=describe_call("content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES)
         + ": its input afterwards, and pandas' warnings", hint=SIDE_EFFECTS_HINT,
@@ -99,13 +86,13 @@ def test_content_vectors_random_tables(student, reference):
             "gender_description": ["unisex", "girls", "boys"],
             "brand": ["brand 7", "brand 1", "brand 2", "brand 11"],
         }
-        _compare(student, reference, "content_vectors", items, vocabularies, hint=VECTORS_HINT)
+        compare_call(student, reference, "content_vectors", items, vocabularies, hint=VECTORS_HINT, check_index=True)
 
 
 @graded("content_vectors", points=1, hidden=True)
 def test_content_vectors_everything_rare(student, reference):
     vocabularies = {"gender_description": ["girls"], "brand": [], "product_group": ["no such group"]}
-    _compare(student, reference, "content_vectors", SMALL_ITEMS, vocabularies, hint=VECTORS_HINT)
+    compare_call(student, reference, "content_vectors", SMALL_ITEMS, vocabularies, hint=VECTORS_HINT, check_index=True)
 
 
 # --- user_vectors ----------------------------------------------------------------------
@@ -118,24 +105,15 @@ MEAN_HINT = Hint(
 )
 
 
-def _small_item_vectors():
-    return reference_item_vectors(SMALL_ITEMS, SMALL_VOCABULARIES)
-
-
-def reference_item_vectors(items, vocabularies):
-    """The item vectors the user-vector tests start from, computed here, not by the student."""
-    columns = {}
-    for feature, vocabulary in vocabularies.items():
-        bucketed = items[feature].where(items[feature].isin(vocabulary), "other")
-        for value in [*vocabulary, "other"]:
-            columns[f"{feature}={value}"] = (bucketed == value).to_numpy(dtype=np.float32)
-    return pd.DataFrame(columns, index=pd.Index(items["item_no"].to_numpy(), name="item_no"))
+def _item_vectors(reference, items, vocabularies):
+    """The item vectors the user-vector tests start from: the reference's, never the student's."""
+    return reference.call("content_vectors", items, vocabularies)
 
 
 @graded("user_vectors", points=1)
 def test_user_vectors_small_example(student, reference):
     interactions = pd.DataFrame({"user_no": ["u2", "u1", "u2", "u2"], "item_no": ["i1", "i2", "i4", "i3"]})
-    _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)
+    compare_call(student, reference, "user_vectors", interactions, _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES), hint=MEAN_HINT, check_index=True)
 
 
 @graded("user_vectors", points=0.5, hidden=True)
@@ -145,19 +123,19 @@ def test_user_vectors_text_order_of_users(student, reference):
         "user_no": ["9", "10", "-3", "10", "9", "-3", "-3"],
         "item_no": ["i1", "i2", "i3", "i4", "i2", "i1", "i4"],
     })  # fmt: skip
-    _compare(student, reference, "user_vectors", interactions, _small_item_vectors(), hint=MEAN_HINT)
+    compare_call(student, reference, "user_vectors", interactions, _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES), hint=MEAN_HINT, check_index=True)
 
 
 @graded("user_vectors", points=0.5, hidden=True)
 def test_user_vectors_random_histories(student, reference):
     items = _random_items(5, 60)
-    vectors = reference_item_vectors(items, {"gender_description": ["girls", "boys"], "brand": ["brand 1"], "product_group": ["group 2", "group 4"]})
+    vectors = _item_vectors(reference, items, {"gender_description": ["girls", "boys"], "brand": ["brand 1"], "product_group": ["group 2", "group 4"]})
     rng = np.random.default_rng(6)
     interactions = pd.DataFrame({
         "user_no": rng.choice(["a", "b", "c", "d", "e"], 80),
         "item_no": rng.choice(items["item_no"].to_numpy(), 80),
     }).drop_duplicates()  # fmt: skip
-    _compare(student, reference, "user_vectors", interactions, vectors, hint=MEAN_HINT)
+    compare_call(student, reference, "user_vectors", interactions, vectors, hint=MEAN_HINT, check_index=True)
 
 
 # --- frozen_tower -------------------------------------------------------------------
@@ -179,7 +157,7 @@ FROZEN_HINT = Hint(
 @graded("frozen_tower", points=1)
 def test_frozen_tower_looks_up_known_ids(student, reference):
     queries = ["12", "-5", "3", "12"]
-    _compare_driver(
+    compare_run(
         student, reference, drivers.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
         name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
     )  # fmt: skip
@@ -187,7 +165,7 @@ def test_frozen_tower_looks_up_known_ids(student, reference):
 
 @graded("frozen_tower", points=1)
 def test_frozen_tower_does_not_train(student, reference):
-    _compare_driver(
+    compare_run(
         student, reference, drivers.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, name="frozen_tower",
         call=f"frozen_tower(vectors of ids {TOWER_IDS}): its trainable weights, and its vectors after a training step",
         hint=FROZEN_HINT,
@@ -197,7 +175,7 @@ def test_frozen_tower_does_not_train(student, reference):
 @graded("frozen_tower", points=1, hidden=True)
 def test_frozen_tower_unknown_ids_get_zeros(student, reference):
     queries = ["unknown", "x7", "-5", "", "7x"]
-    _compare_driver(
+    compare_run(
         student, reference, drivers.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
         name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
     )  # fmt: skip
@@ -209,7 +187,7 @@ def test_frozen_tower_wide_random_vectors(student, reference):
     ids = rng.integers(-(2**40), 2**40, size=30).astype(str).tolist()
     values = rng.random((30, 17)).astype(np.float32)
     queries = [ids[29], ids[0], "missing", *ids[10:15]]
-    _compare_driver(
+    compare_run(
         student, reference, drivers.frozen_tower_lookups, ids, values, queries, name="frozen_tower",
         call=f"frozen_tower(vectors of 30 ids, 17 columns) called on {queries}", hint=ZERO_ROW_HINT,
     )
@@ -238,7 +216,7 @@ def _index_call(users, items, queries, k):
 
 @graded("top_k_through_index", points=1)
 def test_top_k_through_index_small_example(student, reference):
-    _compare_driver(
+    compare_run(
         student, reference, drivers.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, INDEX_ITEM_VALUES,
         ["u3", "u1", "u2"], 3, name="top_k_through_index",
         call=_index_call(INDEX_USERS, INDEX_ITEMS, ["u3", "u1", "u2"], 3), hint=INDEX_HINT,
@@ -248,7 +226,7 @@ def test_top_k_through_index_small_example(student, reference):
 @graded("top_k_through_index", points=0.5, hidden=True)
 def test_top_k_through_index_ties_and_unknown_users(student, reference):
     item_values = np.tile(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32), (4, 1))
-    _compare_driver(
+    compare_run(
         student, reference, drivers.index_top_k, INDEX_USERS, INDEX_USER_VALUES, INDEX_ITEMS, item_values,
         ["u1", "stranger", "u2"], 4, name="top_k_through_index",
         call=_index_call(INDEX_USERS, INDEX_ITEMS, ["u1", "stranger", "u2"], 4),
@@ -262,7 +240,7 @@ def test_top_k_through_index_random_catalogue(student, reference):
     users = [f"user {i}" for i in range(6)]
     items = rng.integers(-(2**40), 2**40, size=40).astype(str).tolist()
     for k in (1, 12):
-        _compare_driver(
+        compare_run(
             student, reference, drivers.index_top_k, users, rng.random((6, 4)).astype(np.float32), items,
             rng.random((40, 4)).astype(np.float32), users[::-1], k, name="top_k_through_index",
             call=_index_call(users, items, users[::-1], k), hint=INDEX_HINT,

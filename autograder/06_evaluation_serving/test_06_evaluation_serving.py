@@ -7,8 +7,8 @@ Each test calls the student's function and the reference solution (from
 import numpy as np
 import pandas as pd
 
-from tfrs_course.grading import describe_call, expect_same, graded
-from tfrs_course.grading.assertions import Hint, render_hint, student_call, student_run
+from tfrs_course.grading import expect_same, graded
+from tfrs_course.grading.assertions import Hint, compare_call, render_hint, student_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("06_evaluation_serving")
@@ -16,12 +16,6 @@ drivers = load("06_evaluation_serving")
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
 DIFFICULTY = {"exclude_seen": 1, "split_by_month": 1, "blocked_top_k": 3, "recall_at_k": 1}
 
-
-
-def _compare(student, reference, function, *args, hint, **kwargs):
-    expected = reference.call(function, *args, **kwargs)
-    got = student_call(student, function, *args, hint=hint, **kwargs)
-    expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint)
 
 
 # --- exclude_seen ------------------------------------------------------------------
@@ -42,7 +36,7 @@ PER_USER_HINT = Hint(
 @graded("exclude_seen", points=0.5)
 def test_exclude_seen_small_example(student, reference):
     retrieved = np.array([["a", "b", "c", "d", "e"], ["c", "a", "e", "b", "d"]])
-    _compare(
+    compare_call(
         student, reference, "exclude_seen", retrieved, [["a", "c"], ["e"]], 3, hint=EXCLUDE_HINT + PER_USER_HINT
     )
 
@@ -51,14 +45,14 @@ def test_exclude_seen_small_example(student, reference):
 def test_exclude_seen_seen_items_at_the_top(student, reference):
     retrieved = np.array([["s1", "s2", "x", "y", "z", "w"], ["x", "s1", "y", "s2", "z", "w"]])
     seen = [["s1", "s2"], ["s1", "s2"]]
-    _compare(student, reference, "exclude_seen", retrieved, seen, 4, hint=EXCLUDE_HINT)
+    compare_call(student, reference, "exclude_seen", retrieved, seen, 4, hint=EXCLUDE_HINT)
 
 
 @graded("exclude_seen", points=0.5, hidden=True)
 def test_exclude_seen_short_rows_and_empty_history(student, reference):
     retrieved = np.array([["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"]])
     seen = [["a", "b", "c"], [], ["b", "zz"]]
-    _compare(
+    compare_call(
         student, reference, "exclude_seen", retrieved, seen, 3,
         hint="A row with fewer than k unseen ids is padded at the end with ''; an empty history removes nothing.",
     )  # fmt: skip
@@ -70,7 +64,7 @@ def test_exclude_seen_random_lists(student, reference):
     catalogue = rng.integers(0, 2**40, size=300).astype(str)
     retrieved = np.array([rng.choice(catalogue, 40, replace=False) for _ in range(50)])
     seen = [rng.choice(catalogue, int(rng.integers(0, 25)), replace=False).tolist() for _ in range(50)]
-    _compare(student, reference, "exclude_seen", retrieved, seen, 10, hint=EXCLUDE_HINT + PER_USER_HINT)
+    compare_call(student, reference, "exclude_seen", retrieved, seen, 10, hint=EXCLUDE_HINT + PER_USER_HINT)
 
 
 # --- split_by_month -----------------------------------------------------------------
@@ -93,13 +87,13 @@ def _pairs(users, items, months):
 @graded("split_by_month", points=0.5)
 def test_split_by_month_small_table(student, reference):
     interactions = _pairs(["u1", "u1", "u2", "u2", "u1"], ["a", "b", "c", "d", "e"], [2, 5, 3, 6, 7])
-    _compare(student, reference, "split_by_month", interactions, 5, hint=SPLIT_HINT)
+    compare_call(student, reference, "split_by_month", interactions, 5, hint=SPLIT_HINT)
 
 
 @graded("split_by_month", points=0.5)
 def test_split_by_month_drops_cold_start_users(student, reference):
     interactions = _pairs(["u1", "new", "u1", "new", "u2"], ["a", "b", "c", "d", "e"], [1, 9, 9, 10, 4])
-    _compare(student, reference, "split_by_month", interactions, 8, hint=COLD_HINT + SPLIT_HINT)
+    compare_call(student, reference, "split_by_month", interactions, 8, hint=COLD_HINT + SPLIT_HINT)
 
 
 @graded("split_by_month", points=1, hidden=True)
@@ -110,7 +104,7 @@ def test_split_by_month_random_tables(student, reference):
             rng.integers(0, 40, 300).astype(str), rng.integers(0, 10**9, 300).astype(str), rng.integers(1, 12, 300)
         )
         interactions["brand"] = rng.choice(["molo", "reima", "jacadi"], 300)
-        _compare(student, reference, "split_by_month", interactions, last_month, hint=SPLIT_HINT + COLD_HINT)
+        compare_call(student, reference, "split_by_month", interactions, last_month, hint=SPLIT_HINT + COLD_HINT)
 
 
 # --- blocked_top_k ------------------------------------------------------------------
@@ -143,14 +137,14 @@ MEMORY_HINT = Hint(
 def test_blocked_top_k_small_example(student, reference):
     queries = np.array([[1.0, 0.0], [0.0, 1.0]])
     candidates = np.array([[0.5, 0.1], [0.9, 0.2], [0.1, 0.8], [0.3, 0.3], [0.2, 0.95]])
-    _compare(student, reference, "blocked_top_k", queries, candidates, 3, 2, hint=ORDER_HINT + BLOCK_HINT)
+    compare_call(student, reference, "blocked_top_k", queries, candidates, 3, 2, hint=ORDER_HINT + BLOCK_HINT)
 
 
 @graded("blocked_top_k", points=1)
 def test_blocked_top_k_ties_go_to_the_lower_row(student, reference):
     queries = np.array([[1.0, 1.0], [1.0, -1.0]])
     candidates = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
-    _compare(student, reference, "blocked_top_k", queries, candidates, 4, 2, hint=TIES_HINT)
+    compare_call(student, reference, "blocked_top_k", queries, candidates, 4, 2, hint=TIES_HINT)
 
 
 # A catalogue too large to score at once within the budget: its full score table
@@ -187,7 +181,7 @@ def test_blocked_top_k_memory_stays_within_a_few_blocks(student, reference):
 def test_blocked_top_k_k_larger_than_candidates(student, reference):
     queries = np.array([[0.3, -1.0, 2.0]])
     candidates = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    _compare(
+    compare_call(
         student, reference, "blocked_top_k", queries, candidates, 10, 2,
         hint="With fewer candidates than k, return them all, in order.",
     )  # fmt: skip
@@ -199,7 +193,7 @@ def test_blocked_top_k_one_block_and_many(student, reference):
     queries = rng.standard_normal((20, 8))
     candidates = rng.standard_normal((300, 8))
     for block in (1, 7, 64, 300, 1000):
-        _compare(student, reference, "blocked_top_k", queries, candidates, 25, block, hint=BLOCK_HINT)
+        compare_call(student, reference, "blocked_top_k", queries, candidates, 25, block, hint=BLOCK_HINT)
 
 
 @graded("blocked_top_k", points=1, hidden=True)
@@ -208,7 +202,7 @@ def test_blocked_top_k_many_ties(student, reference):
     # Small integer vectors: most scores tie with many others.
     queries = rng.integers(-1, 2, (30, 3)).astype(float)
     candidates = rng.integers(-1, 2, (200, 3)).astype(float)
-    _compare(student, reference, "blocked_top_k", queries, candidates, 15, 16, hint=TIES_HINT)
+    compare_call(student, reference, "blocked_top_k", queries, candidates, 15, 16, hint=TIES_HINT)
 
 
 # --- recall_at_k --------------------------------------------------------------------
@@ -224,14 +218,14 @@ RECALL_HINT = Hint(
 def test_recall_at_k_small_example(student, reference):
     approximate = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
     exact = np.array([[1, 2, 3, 9], [9, 10, 11, 12]])
-    _compare(student, reference, "recall_at_k", approximate, exact, hint="Average the per-row shares.")
+    compare_call(student, reference, "recall_at_k", approximate, exact, hint="Average the per-row shares.")
 
 
 @graded("recall_at_k", points=1)
 def test_recall_at_k_ignores_order(student, reference):
     approximate = np.array([["b", "a", "c"], ["z", "y", "x"]])
     exact = np.array([["a", "b", "c"], ["x", "y", "w"]])
-    _compare(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
+    compare_call(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
 
 
 @graded("recall_at_k", points=0.5, hidden=True)
@@ -240,8 +234,8 @@ def test_recall_at_k_random_and_empty(student, reference):
     exact = np.array([rng.choice(1000, 100, replace=False) for _ in range(40)])
     approximate = np.array([np.where(rng.random(100) < 0.9, row, row + 1000) for row in exact])
     approximate = np.array([rng.permutation(row) for row in approximate])
-    _compare(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
-    _compare(
+    compare_call(student, reference, "recall_at_k", approximate, exact, hint=RECALL_HINT)
+    compare_call(
         student, reference, "recall_at_k", np.empty((0, 5), dtype=int), np.empty((0, 5), dtype=int),
         hint="With no rows, return 0.0.",
     )  # fmt: skip

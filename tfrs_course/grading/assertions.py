@@ -95,6 +95,53 @@ def student_run(student: Any, driver: Callable[..., Any], *args: Any, call: str,
         return student.run(driver, *args)
 
 
+def compare_call(
+    student: Any, reference: Any, function: str, *args: Any, hint: Hint | str, check_index: bool = False, **kwargs: Any
+) -> None:
+    """Call ``function`` in the reference and the student's code on the same arguments; fail unless they agree.
+
+    Args:
+        student: the student's code.
+        reference: the reference solution's code.
+        function: the exercise's function name.
+        *args: the call's plain-data arguments; **kwargs its keyword arguments.
+        hint: the exercise's hint.
+        check_index: also compare DataFrame/Series indexes.
+    """
+    expected = reference.call(function, *args, **kwargs)
+    got = student_call(student, function, *args, hint=hint, **kwargs)
+    expect_same(got, expected, call=describe_call(function, *args, **kwargs), hint=hint, check_index=check_index)
+
+
+def compare_run(
+    student: Any,
+    reference: Any,
+    driver: Callable[..., Any],
+    *args: Any,
+    call: str,
+    name: str,
+    hint: Hint | str,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> None:
+    """Run ``driver`` on the reference and on the student's code; fail unless they agree.
+
+    Args:
+        student: the student's code.
+        reference: the reference solution's code.
+        driver: the grading driver that exercises the exercise.
+        *args: the driver's plain-data arguments.
+        call: what the driver does, in the student's terms (see :func:`student_run`).
+        name: the student's function or class the driver uses.
+        hint: the exercise's hint.
+        rtol: relative tolerance for numbers.
+        atol: absolute tolerance for numbers.
+    """
+    expected = reference.run(driver, *args)
+    got = student_run(student, driver, *args, call=call, name=name, hint=hint)
+    expect_same(got, expected, call=call, hint=hint, rtol=rtol, atol=atol)
+
+
 @contextlib.contextmanager
 def explained(call: str, hint: Hint | str, internal_name: str = "", name: str = "") -> Iterator[None]:
     """Turn a failure of student code inside the block into the common report format."""
