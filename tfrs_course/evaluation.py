@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-KS = (1, 5, 10, 50, 100)
+# KS lives in records: a notebook may import records, but not this module, while it is graded.
+from tfrs_course.records import KS
 
 
 def most_active_users(train: pd.DataFrame, n: int) -> list[str]:

@@ -20,6 +20,7 @@ import pandas as pd
 from tfrs_course.files import write_text_atomically
 from tfrs_course.paths import default_data_dir
 
+# The cut-offs every lesson reports top-k accuracy at (tfrs_course.evaluation uses these too).
 KS = (1, 5, 10, 50, 100)
 PROTOCOL = (
     "top-k accuracy of the lists each kept user would see: the user's top k from an exact index "
