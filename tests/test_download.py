@@ -76,15 +76,20 @@ def status(code: int) -> Response:
     return respond
 
 
+def _send_part(handler: BaseHTTPRequestHandler, body: bytes, sent: int) -> None:
+    """Announce the whole body, then send only its first ``sent`` bytes."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body[:sent])
+    handler.wfile.flush()
+
+
 def truncated(body: bytes, sent: int) -> Response:
     """Announce the whole body, send only ``sent`` bytes, then close the connection."""
 
     def respond(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body[:sent])
-        handler.wfile.flush()
+        _send_part(handler, body, sent)
         handler.close_connection = True
 
     return respond
@@ -94,11 +99,7 @@ def stalled(body: bytes, sent: int, release: threading.Event) -> Response:
     """Send headers and ``sent`` bytes, then go silent until ``release`` is set."""
 
     def respond(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body[:sent])
-        handler.wfile.flush()
+        _send_part(handler, body, sent)
         release.wait(10)
         handler.close_connection = True
 

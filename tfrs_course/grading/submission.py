@@ -82,21 +82,15 @@ class StudentCode:
             raise StudentCodeError(self._missing_message(function_name))
         call_args = boundary.roundtrip(list(args))
         call_kwargs = boundary.roundtrip(kwargs)
-        try:
-            result = function(*call_args, **call_kwargs)
-        except NotImplementedError as error:
-            raise StudentCodeError(
+        return self._as_plain_data(
+            lambda: function(*call_args, **call_kwargs),
+            not_written=lambda error: (
                 f"{function_name}() is not written yet: it raised NotImplementedError. "
                 "Replace the `raise NotImplementedError(...)` line with your code."
-            ) from error
-        except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
-            raise StudentCodeError(
-                self._with_problems(f"{function_name}() raised {type(error).__name__}: {error}\n{_student_frames(error)}")
-            ) from error
-        try:
-            return boundary.roundtrip(result)
-        except boundary.BoundaryError as error:
-            raise StudentCodeError(f"{function_name}() returned something tests cannot use: {error}") from error
+            ),
+            raised=f"{function_name}() raised",
+            unusable=f"{function_name}() returned something tests cannot use:",
+        )
 
     def run(self, driver: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a trusted driver on the student's code and return its result as plain data.
@@ -120,22 +114,49 @@ class StudentCode:
         call_args = boundary.roundtrip(list(args))
         call_kwargs = boundary.roundtrip(kwargs)
         label = driver.__name__
+        return self._as_plain_data(
+            lambda: driver(self.lookup, *call_args, **call_kwargs),
+            not_written=lambda error: (
+                f"{label}: part of your code is not written yet (it raised NotImplementedError: {error})."
+            ),
+            raised=f"{label}: your code raised",
+            unusable=f"{label}: the result cannot be used by the tests:",
+            # lookup's own teaching messages (a missing or unfinished object) pass through as they are.
+            passed_through=(StudentCodeError,),
+        )
+
+    def _as_plain_data(
+        self,
+        produce: Callable[[], Any],
+        *,
+        not_written: Callable[[NotImplementedError], str],
+        raised: str,
+        unusable: str,
+        passed_through: tuple[type[BaseException], ...] = (),
+    ) -> Any:
+        """Run student code (``produce``) and return its result as plain data, or explain the failure.
+
+        Args:
+            produce: runs the student's code and returns its result.
+            not_written: the message when it raises NotImplementedError, from that error.
+            raised: how the message for any other exception starts.
+            unusable: how the message for a result that is not plain data starts.
+            passed_through: exceptions re-raised unchanged.
+        """
         try:
-            result = driver(self.lookup, *call_args, **call_kwargs)
-        except StudentCodeError:
+            result = produce()
+        except passed_through:
             raise
         except NotImplementedError as error:
-            raise StudentCodeError(
-                f"{label}: part of your code is not written yet (it raised NotImplementedError: {error})."
-            ) from error
+            raise StudentCodeError(not_written(error)) from error
         except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
             raise StudentCodeError(
-                self._with_problems(f"{label}: your code raised {type(error).__name__}: {error}\n{_student_frames(error)}")
+                self._with_problems(f"{raised} {type(error).__name__}: {error}\n{_student_frames(error)}")
             ) from error
         try:
             return boundary.roundtrip(result)
         except boundary.BoundaryError as error:
-            raise StudentCodeError(f"{label}: the result cannot be used by the tests: {error}") from error
+            raise StudentCodeError(f"{unusable} {error}") from error
 
     def lookup(self, name: str) -> Any:
         """The student's object called ``name``, or a StudentCodeError that says it is missing."""
