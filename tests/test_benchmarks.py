@@ -4,9 +4,10 @@ import nbformat
 import pytest
 
 from tfrs_course.benchmarks import __main__ as benchmarks
-from tfrs_course.benchmarks.grading import BROKEN, FAST_PARAMETERS, build_class
+from tfrs_course.benchmarks.grading import BROKEN, build_class
 from tfrs_course.benchmarks.lessons import cell_seconds
 from tfrs_course.grading.validation import SOLVED, UNTOUCHED
+from tfrs_course.nbgrader_course import FAST_PARAMETERS
 
 LESSON = "03_id_embeddings"
 

@@ -1,12 +1,10 @@
-"""Lesson 1, the format's proving ground: the batch CLI's outputs, feedback rules, and nbgrader.
+"""The batch grader's outputs, feedback rules and agreement with nbgrader, on lesson 1 (the format's proving ground).
 
 Validation both ways (solutions, stubs, realistic mistakes) is in
 test_lesson_validation.py, for every lesson alike.
 """
 
-import csv
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,21 +20,20 @@ from tfrs_course.grading.validation import (
     load_mistakes,
     validation_class,
 )
+from tfrs_course.nbgrader_course import NbgraderCourse
 from tfrs_course.notebooks import write_notebook
-
-# Its tests share one expensive module fixture: keep them on one xdist worker.
-pytestmark = pytest.mark.xdist_group("lesson01")
 
 LESSON = "01_baseline_metrics"
 FIXTURES = layout.lesson(LESSON).fixtures
-REPO = Path(__file__).resolve().parents[1]
 FULL_MARKS = 8.0
+# Its tests share one expensive module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group(LESSON)
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     notebooks = validation_class(LESSON, load_mistakes(FIXTURES))
-    return notebooks, grade_class(LESSON, notebooks, tmp_path_factory.mktemp("lesson01"))
+    return notebooks, grade_class(LESSON, notebooks, tmp_path_factory.mktemp(LESSON))
 
 
 def test_feedback_never_shows_hidden_test_messages(graded_class):
@@ -88,25 +85,11 @@ def test_cli_reports_a_missing_folder_in_one_line(tmp_path):
 def test_nbgrader_agrees_with_the_batch_grader(graded_class, tmp_path):
     """nbgrader autograde on the same submissions, mistakes included, gives the same totals."""
     notebooks, graded = graded_class
-    course = tmp_path / "course"
-    shutil.copytree(REPO / "solutions" / LESSON, course / "solutions" / LESSON)
-    shutil.copy(REPO / "nbgrader_config.py", course)
+    course = NbgraderCourse(tmp_path / "course", LESSON, data_dir=tmp_path / "data")
     students = [SOLVED, UNTOUCHED, "counts_every_match", "ascending_popularity", "off_by_one_in_k"]
     for student in students:
-        write_notebook(notebooks[student], course / "submitted" / student / LESSON / f"{LESSON}.ipynb")
-    environment = {**subprocess_environment(), "TFRS_COURSE_DATA_DIR": str(tmp_path / "data")}
-    for args in (
-        ["generate_assignment", LESSON, "--force"],
-        ["autograde", LESSON, "--force"],
-        ["generate_feedback", LESSON, "--force"],
-        ["export", "--to", "grades.csv"],
-    ):
-        completed = subprocess.run(
-            [sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
-            env=environment, check=False,
-        )  # fmt: skip
-        assert completed.returncode == 0, f"nbgrader {args}:\n{completed.stdout}\n{completed.stderr}"
-    with open(course / "grades.csv", newline="") as stream:
-        exported = {row["student_id"]: float(row["score"]) for row in csv.DictReader(stream)}
-    assert exported == {student: float(graded.rows[student]["total"]) for student in students}
-    assert (course / "feedback" / SOLVED / LESSON / f"{LESSON}.html").is_file()
+        course.submit(student, notebooks[student])
+    course.autograde()
+    course.run("generate_feedback", LESSON, "--force")
+    assert course.scores() == {student: float(graded.rows[student]["total"]) for student in students}
+    assert (course.root / "feedback" / SOLVED / LESSON / f"{LESSON}.html").is_file()
