@@ -185,8 +185,9 @@ def grade_upload(root: str | Path) -> dict:
         scores zero with an ``output`` that says what to hand in.
     """
     from tfrs_course.files import write_text_atomically
-    from tfrs_course.grading.batch import grade_folder
+    from tfrs_course.grading.batch import grade_folder, record_path
     from tfrs_course.grading.isolated import Limits
+    from tfrs_course.grading.results import LessonGrade
     from tfrs_course.grading.sandbox import SandboxConfig
 
     started = time.perf_counter()
@@ -222,15 +223,15 @@ def grade_upload(root: str | Path) -> dict:
                 )
             limits = Limits(sandbox=SandboxConfig(hide=hidden, isolate=isolate))
             print(grade_folder(submitted, out, lessons=[lesson], limits=limits, progress=False))
-            document = json.loads((out / STUDENT / lesson / "results.json").read_text())
-        possible = sum(test["max_score"] for test in document["tests"])
-        hidden_count = sum(test["visibility"] == "after_published" for test in document["tests"])
+            grade = LessonGrade.read(record_path(out, STUDENT, lesson))
+        document = grade.to_gradescope()
+        hidden_count = sum(result.hidden for result in grade.results)
         summary = f"{lesson}: {chosen.name} graded by tfrs-course {__version__}."
         if hidden_count:
             summary += f" {hidden_count} hidden test(s) show their results when grades are published."
         document["output"] = "\n\n".join(filter(None, [summary, document.get("output", "")]))
         document["score"] = round(float(document["score"]), 6)
-        document.setdefault("extra_data", {})["max_score"] = possible
+        document.setdefault("extra_data", {})["max_score"] = grade.maximum
     document["execution_time"] = round(time.perf_counter() - started, 1)
     write_text_atomically(results_dir / "results.json", json.dumps(document, indent=2))
     return document

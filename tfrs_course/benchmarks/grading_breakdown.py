@@ -43,7 +43,7 @@ PARTS = {
     "reference_call": ("grading/submission.py", "call"),
     "encode": ("grading/boundary.py", "encode"),
     "decode": ("grading/boundary.py", "decode"),
-    "list_tests": ("grading/batch.py", "_lesson_tests"),
+    "list_tests": ("grading/batch.py", "_lesson_points"),
     "read_notebook": ("grading/notebook.py", "read_notebook"),
     "build_program": ("grading/notebook.py", "build_program"),
     "run_tests": ("grading/runner.py", "run_tests"),
@@ -68,7 +68,7 @@ def _cumulative(stats: pstats.Stats, file_end: str, function: str) -> float:
 def profile_lesson(lesson: str) -> list[dict[str, float]]:
     """Grade the lesson's solved submission twice in this process; the parts of each, in seconds."""
     import tfrs_course  # noqa: F401 - legacy Keras before the reference imports TensorFlow
-    from tfrs_course.grading.batch import Submission, grade_submission
+    from tfrs_course.grading.batch import SubmittedFile, grade_submission
     from tfrs_course.grading.isolated import Limits
     from tfrs_course.grading.validation import solved_copy
     from tfrs_course.lessons import write_notebook
@@ -81,7 +81,7 @@ def profile_lesson(lesson: str) -> list[dict[str, float]]:
             profile = cProfile.Profile()
             started = time.perf_counter()
             profile.enable()
-            grade = grade_submission(Submission("solved", lesson, notebook), Limits())
+            grade = grade_submission(SubmittedFile("solved", lesson, notebook), Limits())
             profile.disable()
             total = time.perf_counter() - started
             stats = pstats.Stats(profile)

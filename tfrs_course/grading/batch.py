@@ -4,9 +4,10 @@ Reads nbgrader's layout, ``SUBMITTED/<student_id>/<lesson>/<notebook>.ipynb``,
 and writes:
 
 - ``OUT/<student_id>/<lesson>/result.json``: the full record of one graded
-  submission, written atomically as soon as it is graded; a rerun skips
-  submissions whose record matches the notebook and the tests (resume after a
-  crash or a kill without regrading or duplicating anything);
+  submission (a :class:`~tfrs_course.grading.results.LessonGrade`), written
+  atomically as soon as it is graded; a rerun skips submissions whose record
+  matches the notebook and the tests (resume after a crash or a kill without
+  regrading or duplicating anything);
 - ``OUT/<student_id>/<lesson>/feedback.md``: what passed and failed, with hints
   for visible tests; hidden tests by name and result only;
 - ``OUT/<student_id>/<lesson>/results.json``: the same in Gradescope's format;
@@ -15,23 +16,21 @@ and writes:
 Student code runs only in sandboxed worker processes
 (:mod:`tfrs_course.grading.isolated`); ``--jobs`` grades several submissions at
 once; ``--shard i/n`` grades one of n disjoint parts of the class, and
-``tfrs-course grade-merge`` joins the parts deterministically.
+``tfrs-course grade-merge`` joins the parts deterministically. What a grade
+holds and how it renders itself is :mod:`tfrs_course.grading.results`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import functools
 import hashlib
-import io
 import json
 import multiprocessing
 import os
-import re
 import stat
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -40,20 +39,16 @@ from tfrs_course import __version__, layout
 from tfrs_course.files import write_text_atomically
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
 from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
-from tfrs_course.grading.runner import (
-    LessonRun,
-    TestResult,
-    describe_lesson,
-    run_tests,
-)
+from tfrs_course.grading.results import ExercisePoints, LessonGrade, grades_csv, printable
+from tfrs_course.grading.runner import describe_lesson, run_tests
 from tfrs_course.grading.sandbox import sandbox_description
 
 RESULT_FILE = "result.json"
 
 
 @dataclass(frozen=True)
-class Submission:
-    """One student's notebook for one lesson; ``problem`` says why it cannot be graded at all."""
+class SubmittedFile:
+    """A student's notebook file for one lesson; ``problem`` says why it cannot be graded at all."""
 
     student: str
     lesson: str
@@ -61,43 +56,7 @@ class Submission:
     problem: str = ""
 
 
-@dataclass
-class LessonGrade:
-    """One student's graded lesson: every test's result, or why it could not be graded."""
-
-    student: str
-    lesson: str
-    notebook: str
-    exercises: dict[str, dict[str, float]]
-    results: list[TestResult] = field(default_factory=list)
-    error: str = ""
-    notebook_sha256: str = ""
-    tests_fingerprint: str = ""
-    problems: dict[str, str] = field(default_factory=dict)
-
-    def exercise_score(self, exercise: str) -> float:
-        return sum(result.score for result in self.results if result.exercise == exercise)
-
-    @property
-    def total(self) -> float:
-        return sum(result.score for result in self.results)
-
-    @property
-    def maximum(self) -> float:
-        return sum(points["visible"] + points["hidden"] for points in self.exercises.values())
-
-    def to_json(self) -> dict:
-        record = asdict(self)
-        record["results"] = [asdict(result) for result in self.results]
-        return record
-
-    @classmethod
-    def from_json(cls, record: dict) -> LessonGrade:
-        results = [TestResult(**result) for result in record.pop("results")]
-        return cls(**record, results=results)
-
-
-def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> tuple[list[Submission], list[str]]:
+def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> tuple[list[SubmittedFile], list[str]]:
     """Submissions in nbgrader's layout, and problems with the layout itself.
 
     A lesson folder should hold one notebook; if it holds several, the one named
@@ -122,15 +81,15 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
             linked = next((path for path in (student_dir, lesson_dir) if path.is_symlink()), None)
             if linked is not None:
                 problem = f"{linked}: a symbolic link, not a folder; submit the notebook itself"
-                found.append(Submission(student_dir.name, lesson_dir.name, named, problem))
+                found.append(SubmittedFile(student_dir.name, lesson_dir.name, named, problem))
                 continue
             try:
                 notebooks = sorted(lesson_dir.glob("*.ipynb"))
             except OSError as error:
-                found.append(Submission(student_dir.name, lesson_dir.name, named, f"{lesson_dir}: {error}"))
+                found.append(SubmittedFile(student_dir.name, lesson_dir.name, named, f"{lesson_dir}: {error}"))
                 continue
             chosen = notebooks[0] if len(notebooks) == 1 else named
-            found.append(Submission(student_dir.name, lesson_dir.name, chosen))
+            found.append(SubmittedFile(student_dir.name, lesson_dir.name, chosen))
     return found, problems
 
 
@@ -140,11 +99,6 @@ def _folders(folder: Path, problems: list[str]) -> list[Path]:
     except OSError as error:
         problems.append(f"{printable(str(folder))}: cannot be listed ({error.strerror}); skipped")
         return []
-
-
-def printable(text: str) -> str:
-    """Text that can be written as UTF-8 whatever it holds (undecodable file names, lone surrogates)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # Names in OUT that belong to the batch, not to a student.
@@ -162,7 +116,12 @@ def student_folder(out: Path, student: str) -> Path:
     return out / student
 
 
-def select_shard(submissions: list[Submission], shard: tuple[int, int] | None) -> list[Submission]:
+def record_path(out: Path, student: str, lesson: str) -> Path:
+    """Where the record of a student's graded lesson is saved (beside its feedback and results.json)."""
+    return student_folder(out, student) / lesson / RESULT_FILE
+
+
+def select_shard(submissions: list[SubmittedFile], shard: tuple[int, int] | None) -> list[SubmittedFile]:
     """Part ``i`` of ``n`` (1-based): every n-th submission in a fixed order, so parts never overlap."""
     if shard is None:
         return submissions
@@ -182,9 +141,9 @@ def tests_fingerprint(lesson: str) -> str:
 
 
 @functools.cache
-def _lesson_tests(lesson: str, fingerprint: str) -> LessonRun:
+def _lesson_points(lesson: str, fingerprint: str) -> dict[str, ExercisePoints]:
     """A lesson's exercises and points, collected once per grading process and version of its tests."""
-    return describe_lesson(lesson)
+    return {name: ExercisePoints.from_json(points) for name, points in describe_lesson(lesson).exercises.items()}
 
 
 def _sha256(path: Path) -> str:
@@ -197,7 +156,7 @@ def _sha256(path: Path) -> str:
         return ""
 
 
-def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
+def grade_submission(submission: SubmittedFile, limits: Limits) -> LessonGrade:
     """Grade one submission; its code runs in a sandboxed worker. Never raises.
 
     Whatever goes wrong with this notebook (reading, parsing, grading) becomes
@@ -209,10 +168,10 @@ def grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
         return failed_grade(submission, f"grading it failed in the grader ({type(error).__name__}: {error})")
 
 
-def failed_grade(submission: Submission, reason: str) -> LessonGrade:
+def failed_grade(submission: SubmittedFile, reason: str) -> LessonGrade:
     """A zero for a submission the grader itself could not finish; a rerun grades it again."""
     try:
-        exercises = _lesson_tests(submission.lesson, tests_fingerprint(submission.lesson)).exercises
+        exercises = dict(_lesson_points(submission.lesson, tests_fingerprint(submission.lesson)))
     except Exception:  # noqa: BLE001 - the lesson's points are unknown; the error still gets its row
         exercises = {}
     return LessonGrade(
@@ -221,14 +180,13 @@ def failed_grade(submission: Submission, reason: str) -> LessonGrade:
     )  # fmt: skip
 
 
-def _grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
+def _grade_submission(submission: SubmittedFile, limits: Limits) -> LessonGrade:
     fingerprint = tests_fingerprint(submission.lesson)
-    lesson = _lesson_tests(submission.lesson, fingerprint)
     grade = LessonGrade(
         submission.student,
         submission.lesson,
         str(submission.notebook),
-        lesson.exercises,
+        dict(_lesson_points(submission.lesson, fingerprint)),
         notebook_sha256=_sha256(submission.notebook),
         tests_fingerprint=fingerprint,
     )
@@ -254,17 +212,14 @@ def _grade_submission(submission: Submission, limits: Limits) -> LessonGrade:
     return grade
 
 
-def _is_current(out: Path, submission: Submission) -> bool:
-    record_path = student_folder(out, submission.student) / submission.lesson / RESULT_FILE
-    if not record_path.is_file():
-        return False
+def _is_current(out: Path, submission: SubmittedFile) -> bool:
+    """Whether a readable record of this notebook, graded by the current tests, is already saved."""
     try:
-        record = json.loads(record_path.read_text())
+        saved = LessonGrade.read(record_path(out, submission.student, submission.lesson))
     except (OSError, ValueError):
         return False
-    return record.get("notebook_sha256") == _sha256(submission.notebook) and record.get(
-        "tests_fingerprint"
-    ) == tests_fingerprint(submission.lesson)
+    fingerprint = tests_fingerprint(submission.lesson)
+    return saved.notebook_sha256 == _sha256(submission.notebook) and saved.tests_fingerprint == fingerprint
 
 
 def _job_initializer() -> None:
@@ -274,7 +229,7 @@ def _job_initializer() -> None:
     die_with_parent()  # a grader killed with SIGKILL leaves no job processes behind
 
 
-def _grade_in_job(submission: Submission, limits: Limits) -> dict:
+def _grade_in_job(submission: SubmittedFile, limits: Limits) -> dict:
     return grade_submission(submission, limits).to_json()
 
 
@@ -332,7 +287,7 @@ def grade_folder(
                     bar.update(1)
 
     grades = [_load(out, submission) for submission in submissions]
-    write_grades_csv([grade for grade in grades if grade is not None], out / "grades.csv")
+    write_text_atomically(out / "grades.csv", grades_csv(grade for grade in grades if grade is not None))
     lines = [
         f"Graded {len(pending)} notebook(s), reused {skipped} already graded; wrote {out / 'grades.csv'}",
         f"Student code ran in {sandbox_description()}.",
@@ -345,19 +300,18 @@ def grade_folder(
 
 
 def _save(out: Path, grade: LessonGrade) -> None:
-    folder = student_folder(out, grade.student) / grade.lesson
+    folder = record_path(out, grade.student, grade.lesson).parent
     folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(folder / "feedback.md", printable(feedback_markdown(grade)))
-    write_text_atomically(folder / "results.json", json.dumps(gradescope_results(grade), indent=2))
+    write_text_atomically(folder / "feedback.md", grade.to_feedback_markdown())
+    write_text_atomically(folder / "results.json", json.dumps(grade.to_gradescope(), indent=2))
     # The record goes last: its presence means the submission is completely done.
     write_text_atomically(folder / RESULT_FILE, json.dumps(grade.to_json(), indent=1))
 
 
-def _load(out: Path, submission: Submission) -> LessonGrade | None:
-    path = student_folder(out, submission.student) / submission.lesson / RESULT_FILE
+def _load(out: Path, submission: SubmittedFile) -> LessonGrade | None:
     try:
-        return LessonGrade.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError, KeyError):
+        return LessonGrade.read(record_path(out, submission.student, submission.lesson))
+    except (OSError, ValueError):
         return None  # missing or unreadable: graded again by the next run
 
 
@@ -365,13 +319,13 @@ def merge_outputs(parts: list[str | Path], out: str | Path) -> str:
     """Join shard outputs into one folder and one grades.csv, the same whatever the order of parts.
 
     Raises:
-        ValueError: two parts graded the same student and lesson differently.
+        ValueError: two parts graded the same student and lesson differently, or a record is unreadable.
     """
     out = Path(out)
     records: dict[tuple[str, str], LessonGrade] = {}
     for part in sorted(Path(p) for p in parts):
         for path in sorted(part.glob(f"*/*/{RESULT_FILE}")):
-            grade = LessonGrade.from_json(json.loads(path.read_text()))
+            grade = LessonGrade.read(path)
             key = (grade.student, grade.lesson)
             if key in records and records[key].to_json() != grade.to_json():
                 raise ValueError(f"{key[0]}/{key[1]} was graded differently in two parts (see {path})")
@@ -379,112 +333,5 @@ def merge_outputs(parts: list[str | Path], out: str | Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     for grade in records.values():
         _save(out, grade)
-    write_grades_csv(list(records.values()), out / "grades.csv")
+    write_text_atomically(out / "grades.csv", grades_csv(records.values()))
     return f"Merged {len(records)} graded notebook(s) from {len(parts)} part(s) into {out / 'grades.csv'}"
-
-
-def write_grades_csv(grades: list[LessonGrade], path: Path) -> None:
-    """One row per student and lesson: exercise scores, total, maximum, error."""
-    exercise_columns: list[str] = []
-    for grade in sorted(grades, key=lambda g: g.lesson):
-        for exercise in grade.exercises:
-            if exercise not in exercise_columns:
-                exercise_columns.append(exercise)
-    header = ["student_id", "lesson", *exercise_columns, "total", "max_score", "error"]
-    rows = []
-    for grade in sorted(grades, key=lambda g: (g.student, g.lesson)):
-        row = {"student_id": grade.student, "lesson": grade.lesson}
-        for exercise in exercise_columns:
-            row[exercise] = f"{grade.exercise_score(exercise):g}" if exercise in grade.exercises else ""
-        row["total"] = f"{grade.total:g}"
-        row["max_score"] = f"{grade.maximum:g}"
-        row["error"] = grade.error.splitlines()[0] if grade.error else ""
-        rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=header)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomically(path, printable(table.getvalue()))
-
-
-def feedback_markdown(grade: LessonGrade) -> str:
-    """Feedback for one student and lesson. Hidden tests: name and result only.
-
-    Everything the student controls (their id, error and failure messages, which
-    can quote their code) is shown as code, never rendered as Markdown or HTML.
-    """
-    lines = [
-        f"# Feedback: {grade.lesson}",
-        "",
-        f"Student: {_code_span(grade.student)}  ",
-        f"Score: **{grade.total:g} / {grade.maximum:g}**",
-        "",
-    ]
-    if grade.error:
-        lines += ["Your notebook could not be graded, so every exercise scores 0:", "", *_fenced(grade.error, ""), ""]
-    if grade.problems:
-        details = [f"cell {cell}: {problem}" for cell, problem in grade.problems.items()]
-        lines += ["While your cells were being defined, this went wrong (it may explain a failure):", ""]
-        lines += [*_fenced("\n".join(details), ""), ""]
-    for exercise, points in grade.exercises.items():
-        results = [result for result in grade.results if result.exercise == exercise]
-        possible = points["visible"] + points["hidden"]
-        lines += [f"## {exercise}: {grade.exercise_score(exercise):g} / {possible:g}", ""]
-        for result in results:
-            status = "passed" if result.passed else "failed"
-            kind = "hidden test" if result.hidden else "test"
-            lines.append(f"- {status}: {kind} {_code_span(result.test)} ({result.score:g} / {result.points:g})")
-            if not result.passed and not result.hidden:
-                lines += ["", *_fenced(result.message, "  "), ""]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _one_line(text: str) -> str:
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in re.findall("`+", text)), default=0)
-
-
-def _code_span(text: str) -> str:
-    """``text`` as an inline code span that nothing inside it can close."""
-    text = _one_line(text)
-    fence = "`" * (_longest_backtick_run(text) + 1)
-    padding = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{padding}{text}{padding}{fence}"
-
-
-def _fenced(text: str, indent: str) -> list[str]:
-    """``text`` as a fenced code block (indented for a list item) that nothing inside it can close."""
-    fence = "`" * max(3, _longest_backtick_run(text) + 1)
-    body = [indent + "".join(char if char.isprintable() or char == "\t" else " " for char in line)
-            for line in text.splitlines()]  # fmt: skip
-    return [indent + fence, *body, indent + fence]
-
-
-def gradescope_results(grade: LessonGrade) -> dict:
-    """Gradescope's results.json for one student and lesson."""
-    tests = []
-    for result in grade.results:
-        status = "passed" if result.passed else "failed"
-        tests.append(
-            {
-                "name": f"{result.exercise}: {result.test}",
-                "score": result.score,
-                "max_score": result.points,
-                "status": status,
-                # Hidden tests show their name and result after grades are published, never their message.
-                "visibility": "after_published" if result.hidden else "visible",
-                "output": status if result.hidden else (result.message or status),
-            }
-        )
-    document = {"score": grade.total, "tests": tests}
-    if grade.error:
-        document["output"] = f"Your notebook could not be graded: {grade.error}"
-    elif grade.problems:
-        details = "; ".join(f"cell {cell}: {problem}" for cell, problem in grade.problems.items())
-        document["output"] = f"While your cells were being defined, this went wrong: {details}"
-    return document

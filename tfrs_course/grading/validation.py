@@ -16,7 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from tfrs_course.grading.batch import grade_folder
+from tfrs_course.grading.batch import grade_folder, record_path, student_folder
+from tfrs_course.grading.results import LessonGrade
 from tfrs_course.grading.runner import exercise_points
 from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
 
@@ -143,20 +144,25 @@ def validation_class(lesson: str, mistakes: dict[str, Mistake]) -> dict[str, nbf
 
 @dataclass
 class GradedClass:
-    """What the batch grader wrote for a class: grades.csv rows, feedback and results."""
+    """What the batch grader wrote for a class: grades.csv rows, each student's grade, feedback and results."""
 
     lesson: str
     out: Path
     rows: dict[str, dict[str, str]]
 
+    def grade(self, student: str) -> LessonGrade:
+        """The student's graded lesson, read from the record the batch grader saved."""
+        return LessonGrade.read(record_path(self.out, student, self.lesson))
+
     def score(self, student: str, exercise: str) -> float:
-        return float(self.rows[student][exercise])
+        return self.grade(student).exercise(exercise).score
 
     def feedback(self, student: str) -> str:
-        return (self.out / student / self.lesson / "feedback.md").read_text()
+        return (student_folder(self.out, student) / self.lesson / "feedback.md").read_text()
 
     def results(self, student: str) -> dict:
-        return json.loads((self.out / student / self.lesson / "results.json").read_text())
+        """The student's Gradescope results.json, as the grader wrote it."""
+        return json.loads((student_folder(self.out, student) / self.lesson / "results.json").read_text())
 
 
 def grade_class(lesson: str, notebooks: dict[str, nbformat.NotebookNode], workdir: Path, **options) -> GradedClass:
@@ -172,19 +178,10 @@ def grade_class(lesson: str, notebooks: dict[str, nbformat.NotebookNode], workdi
 
 def failed_tests(graded: GradedClass, student: str, exercise: str) -> tuple[set[str], float]:
     """The tests of one exercise that failed for a student, and the points they were worth."""
-    failed = _failed(graded, student, exercise)
-    return {test["name"].split(": ", 1)[1] for test in failed}, sum(test["max_score"] for test in failed)
+    failed = graded.grade(student).exercise(exercise).failed
+    return {test.test for test in failed}, sum(test.points for test in failed)
 
 
 def failed_visible_tests(graded: GradedClass, student: str, exercise: str) -> set[str]:
     """The visible tests (the ones ``check()`` runs) of one exercise that failed for a student."""
-    return {
-        test["name"].split(": ", 1)[1]
-        for test in _failed(graded, student, exercise)
-        if test["visibility"] == "visible"
-    }
-
-
-def _failed(graded: GradedClass, student: str, exercise: str) -> list[dict]:
-    tests = [test for test in graded.results(student)["tests"] if test["name"].split(": ", 1)[0] == exercise]
-    return [test for test in tests if test["status"] == "failed"]
+    return {test.test for test in graded.grade(student).exercise(exercise).failed if not test.hidden}
