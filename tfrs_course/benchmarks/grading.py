@@ -38,7 +38,7 @@ import nbformat
 from tfrs_course import layout, paths
 from tfrs_course.data.synthetic import ensure_twin
 from tfrs_course.environment import subprocess_environment
-from tfrs_course.grading.batch import Submission, grade_submission
+from tfrs_course.grading.batch import SubmittedFile, grade_submission
 from tfrs_course.grading.isolated import Limits
 from tfrs_course.grading.validation import (
     SOLVED,
@@ -148,7 +148,7 @@ def measure_lesson(lesson: str, size: int, root: Path, *, full_notebooks: bool =
     latencies = []
     for student in sorted(our_scores)[:LATENCY_SAMPLES]:
         started = time.perf_counter()
-        grade_submission(Submission(student, lesson, submitted / student / lesson / f"{lesson}.ipynb"), Limits())
+        grade_submission(SubmittedFile(student, lesson, submitted / student / lesson / f"{lesson}.ipynb"), Limits())
         latencies.append(time.perf_counter() - started)
     differing = sorted(s for s in our_scores.keys() | their_scores.keys() if our_scores.get(s) != their_scores.get(s))
     return LessonFigures(lesson, size, ours, theirs, min(latencies), differing)
