@@ -30,11 +30,37 @@ def _grade(**changes) -> LessonGrade:
         "exercises": {"ranking": ExercisePoints(1.5, 1.0), "accuracy": ExercisePoints(2.0, 1.0)},
         "results": [
             _test("test_small", "ranking", 1.0),
-            _test("test_ties", "ranking", 0.5, passed=False, message="expected: ['7', '-3']\n  got: ['7', '9']"),
-            _test("test_accuracy_small", "accuracy", 2.0, passed=False, message="ZeroDivisionError: division by zero"),
+            _test(
+                "test_ties",
+                "ranking",
+                0.5,
+                passed=False,
+                message="expected: ['7', '-3']\n  got: ['7', '9']",
+            ),
+            _test(
+                "test_accuracy_small",
+                "accuracy",
+                2.0,
+                passed=False,
+                message="ZeroDivisionError: division by zero",
+            ),
             _test("test_random", "ranking", 0.5, hidden=True),
-            _test("test_hidden_rows", "ranking", 0.5, hidden=True, passed=False, message="secret input 42"),
-            _test("test_accuracy_random", "accuracy", 1.0, hidden=True, passed=False, message="secret input 7"),
+            _test(
+                "test_hidden_rows",
+                "ranking",
+                0.5,
+                hidden=True,
+                passed=False,
+                message="secret input 42",
+            ),
+            _test(
+                "test_accuracy_random",
+                "accuracy",
+                1.0,
+                hidden=True,
+                passed=False,
+                message="secret input 7",
+            ),
         ],
         "notebook_sha256": "ab" * 32,
         "tests_fingerprint": "cd" * 32,
@@ -47,7 +73,10 @@ def test_scores_and_maxima_match_a_hand_computation():
     ranking, accuracy = grade.exercise("ranking"), grade.exercise("accuracy")
     assert (ranking.score, ranking.maximum) == (1.0 + 0.5, 1.5 + 1.0)
     assert (accuracy.score, accuracy.maximum) == (0.0, 2.0 + 1.0)
-    assert {test.test for test in accuracy.failed} == {"test_accuracy_small", "test_accuracy_random"}
+    assert {test.test for test in accuracy.failed} == {
+        "test_accuracy_small",
+        "test_accuracy_random",
+    }
     assert (grade.total, grade.maximum) == (1.5, 5.5)
     assert [exercise.name for exercise in grade.exercise_results] == ["ranking", "accuracy"]
     assert ExercisePoints(1.5, 1.0).total == 2.5
@@ -92,7 +121,10 @@ SAVED_RECORD = {
 def test_a_saved_record_reads_into_the_type_and_writes_back_unchanged():
     grade = LessonGrade.from_json(SAVED_RECORD)
     assert grade.exercises["top_k_accuracy"] == ExercisePoints(visible=2.0, hidden=2.0)
-    assert (grade.exercise("select_top_users").score, grade.exercise("top_k_accuracy").score) == (0.5, 0.5)
+    assert (grade.exercise("select_top_users").score, grade.exercise("top_k_accuracy").score) == (
+        0.5,
+        0.5,
+    )
     assert json.dumps(grade.to_json()) == json.dumps(SAVED_RECORD)
 
 
@@ -115,7 +147,10 @@ def test_a_csv_row_holds_exercise_scores_total_maximum_and_the_errors_first_line
         "other_lessons_exercise": "", "total": "1.5", "max_score": "5.5", "error": "",
     }  # fmt: skip
     failed = _grade(results=[], error="/class/ada/lesson.ipynb: not valid notebook JSON\nline 1")
-    assert failed.to_csv_row(["ranking"])["error"] == "/class/ada/lesson.ipynb: not valid notebook JSON"
+    assert (
+        failed.to_csv_row(["ranking"])["error"]
+        == "/class/ada/lesson.ipynb: not valid notebook JSON"
+    )
     assert (failed.to_csv_row([])["total"], failed.to_csv_row([])["max_score"]) == ("0", "5.5")
 
 
@@ -147,7 +182,10 @@ def test_feedback_shows_what_the_student_controls_as_code():
     grade = _grade(student="x` <b>y</b>", error="bad ```notebook```", results=[])
     feedback = grade.to_feedback_markdown()
     assert "Student: ``x` <b>y</b>``" in feedback
-    assert "Your notebook could not be graded, so every exercise scores 0:\n\n````\nbad ```notebook```\n````" in feedback
+    assert (
+        "Your notebook could not be graded, so every exercise scores 0:\n\n````\nbad ```notebook```\n````"
+        in feedback
+    )
     assert "Score: **0 / 5.5**" in feedback and "## accuracy: 0 / 3" in feedback
 
 
@@ -162,6 +200,27 @@ def test_gradescope_results_show_hidden_tests_by_result_only_and_sum_to_the_scor
     assert tests["ranking: test_hidden_rows"]["visibility"] == "after_published"
     assert tests["ranking: test_hidden_rows"]["output"] == "failed"
     assert tests["ranking: test_small"]["output"] == "passed"
-    assert document["output"] == "While your cells were being defined, this went wrong: cell accuracy: line 1: SyntaxError"
+    assert (
+        document["output"]
+        == "While your cells were being defined, this went wrong: cell accuracy: line 1: SyntaxError"
+    )
     ungraded = _grade(results=[], error="nb: no such notebook").to_gradescope()
-    assert ungraded == {"score": 0, "tests": [], "output": "Your notebook could not be graded: nb: no such notebook"}
+    assert ungraded == {
+        "score": 0,
+        "tests": [],
+        "output": "Your notebook could not be graded: nb: no such notebook",
+    }
+
+
+def test_validation_reads_failed_tests_from_the_saved_record(tmp_path):
+    from tfrs_course.grading.batch import record_path
+    from tfrs_course.grading.validation import GradedClass, failed_tests, failed_visible_tests
+
+    path = record_path(tmp_path, "ada", LESSON)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_grade().to_json()))
+    graded = GradedClass(LESSON, tmp_path, rows={})
+    assert failed_tests(graded, "ada", "ranking") == ({"test_ties", "test_hidden_rows"}, 0.5 + 0.5)
+    assert failed_visible_tests(graded, "ada", "ranking") == {"test_ties"}
+    assert failed_visible_tests(graded, "ada", "accuracy") == {"test_accuracy_small"}
+    assert (graded.score("ada", "ranking"), graded.score("ada", "accuracy")) == (1.5, 0.0)

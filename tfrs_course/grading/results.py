@@ -74,7 +74,7 @@ class LessonGrade:
         notebook: the graded notebook's path.
         exercises: each exercise of the lesson (in the lesson's order) with its points.
         results: every test's result, in the order the tests ran.
-        error: why the notebook could not be graded (empty if it was); its exercises then score 0.
+        error: why the notebook could not be graded (empty if it was).
         notebook_sha256: the notebook's digest (empty if it could not be read).
         tests_fingerprint: which version of the lesson's tests graded it.
         problems: answer cell -> what went wrong while it was defined (the tests still ran).
