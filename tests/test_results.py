@@ -224,3 +224,31 @@ def test_validation_reads_failed_tests_from_the_saved_record(tmp_path):
     assert failed_visible_tests(graded, "ada", "ranking") == {"test_ties"}
     assert failed_visible_tests(graded, "ada", "accuracy") == {"test_accuracy_small"}
     assert (graded.score("ada", "ranking"), graded.score("ada", "accuracy")) == (1.5, 0.0)
+
+
+def test_a_saved_record_that_cannot_be_read_is_graded_again(tmp_path):
+    """Resume trusts a record only if it reads into a grade; otherwise the submission would lose its row."""
+    from tfrs_course.grading.batch import grade_folder, record_path
+
+    (tmp_path / "submitted" / "ada" / LESSON).mkdir(
+        parents=True
+    )  # handed in no notebook: no student code runs
+    out = tmp_path / "graded"
+    assert "Graded 1 notebook(s), reused 0" in grade_folder(
+        tmp_path / "submitted", out, progress=False
+    )
+    assert "Graded 0 notebook(s), reused 1" in grade_folder(
+        tmp_path / "submitted", out, progress=False
+    )
+    path = record_path(out, "ada", LESSON)
+    record = json.loads(path.read_text())
+    del record["exercises"]  # still the same notebook and tests, but no longer a grade
+    path.write_text(json.dumps(record))
+    assert "Graded 1 notebook(s), reused 0" in grade_folder(
+        tmp_path / "submitted", out, progress=False
+    )
+    rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_text())))
+    assert [(row["student_id"], row["total"], row["max_score"]) for row in rows] == [
+        ("ada", "0", "8")
+    ]
+    assert LessonGrade.read(path).error.endswith("no such notebook")

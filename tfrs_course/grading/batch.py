@@ -214,8 +214,11 @@ def _grade_submission(submission: SubmittedFile, limits: Limits) -> LessonGrade:
 
 def _is_current(out: Path, submission: SubmittedFile) -> bool:
     """Whether a readable record of this notebook, graded by the current tests, is already saved."""
+    path = record_path(out, submission.student, submission.lesson)
+    if not path.is_file():
+        return False
     try:
-        saved = LessonGrade.read(record_path(out, submission.student, submission.lesson))
+        saved = LessonGrade.read(path)
     except (OSError, ValueError):
         return False
     fingerprint = tests_fingerprint(submission.lesson)
