@@ -23,8 +23,6 @@ import argparse
 import copy
 import csv
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -46,11 +44,10 @@ from tfrs_course.grading.validation import (
     load_mistakes,
     validation_class,
 )
-from tfrs_course.lessons import lesson_names, write_notebook
+from tfrs_course.lessons import lesson_names
+from tfrs_course.nbgrader_course import NbgraderCourse, with_fast_parameters
 
 DEFAULT_SIZE = 4
-# Smaller runs for nbgrader's full execution; the graded functions do not depend on them.
-FAST_PARAMETERS = {"NUM_USERS": 300, "EPOCHS": 1}
 BROKEN = "broken"
 # A broken answer cell: it does not parse, so the function it should define never exists.
 # (A cell whose first line raises would do too, but today the batch grader runs the rest
@@ -86,20 +83,9 @@ def build_class(lesson: str, size: int, *, full_notebooks: bool = False) -> dict
         kind = names[index % len(names)]
         notebook = copy.deepcopy(kinds[kind])
         if not full_notebooks:
-            _shrink_parameters(notebook)
+            with_fast_parameters(notebook)
         notebooks[f"s{index:03d}_{kind}"] = notebook
     return notebooks
-
-
-def _shrink_parameters(notebook: nbformat.NotebookNode) -> None:
-    for cell in notebook.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            overrides = [
-                f"{name} = {value!r}"
-                for name, value in FAST_PARAMETERS.items()
-                if re.search(rf"^{name} =", cell.source, re.M)
-            ]
-            cell.source += "\n" + "\n".join(overrides)
 
 
 def _run(command: list[str], cwd: Path) -> float:
@@ -127,28 +113,22 @@ class LessonFigures:
 
 def measure_lesson(lesson: str, size: int, root: Path, *, full_notebooks: bool = False) -> LessonFigures:
     """Grade one lesson's class both ways under ``root``; return the figures."""
-    submitted = root / "submitted"
+    course = NbgraderCourse(root / "course", lesson)
     for student, notebook in build_class(lesson, size, full_notebooks=full_notebooks).items():
-        write_notebook(notebook, submitted / student / lesson / f"{lesson}.ipynb")
+        course.submit(student, notebook)
     bin_dir = Path(sys.executable).parent
     ours = _run(
-        [str(bin_dir / "tfrs-course"), "grade", "submitted", "--out", "graded", "--lesson", lesson, "--jobs", "2", "--quiet"],
+        [str(bin_dir / "tfrs-course"), "grade", "course/submitted", "--out", "graded", "--lesson", lesson, "--jobs", "2", "--quiet"],
         root,
     )  # fmt: skip
     our_scores = _scores(root / "graded" / "grades.csv", "total")
-
-    shutil.copytree(layout.lesson(lesson).solutions_dir, root / "solutions" / lesson)
-    shutil.copy(layout.course().root / "nbgrader_config.py", root)
-    nbgrader = [sys.executable, "-m", "nbgrader"]
-    _run([*nbgrader, "generate_assignment", lesson, "--force"], root)
-    theirs = _run([*nbgrader, "autograde", lesson, "--force"], root)
-    _run([*nbgrader, "export", "--to", "nbgrader_grades.csv"], root)
-    their_scores = _scores(root / "nbgrader_grades.csv", "score")
+    theirs = course.autograde()
+    their_scores = course.scores()
 
     latencies = []
     for student in sorted(our_scores)[:LATENCY_SAMPLES]:
         started = time.perf_counter()
-        grade_submission(SubmittedFile(student, lesson, submitted / student / lesson / f"{lesson}.ipynb"), Limits())
+        grade_submission(SubmittedFile(student, lesson, course.submission_path(student)), Limits())
         latencies.append(time.perf_counter() - started)
     differing = sorted(s for s in our_scores.keys() | their_scores.keys() if our_scores.get(s) != their_scores.get(s))
     return LessonFigures(lesson, size, ours, theirs, min(latencies), differing)
