@@ -19,7 +19,9 @@ import nbformat
 import pytest
 
 from tfrs_course import layout
-from tfrs_course.grading.batch import grade_folder
+from tfrs_course.grading.batch import grade_folder, record_path
+from tfrs_course.grading.results import ExercisePoints, LessonGrade
+from tfrs_course.grading.runner import exercise_points
 from tfrs_course.notebooks import solution_source, student_copy_with_answers
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gradescope")]
@@ -169,6 +171,8 @@ def test_gradescope_bundle_grades_uploads_in_a_simulated_gradescope(tmp_path):
         for test in document["tests"]:
             if test["visibility"] == "after_published":
                 assert test["output"] in {"passed", "failed"}, test  # never a hidden test's message
+        # The same rendering as the batch grader's, with the upload's summary added.
+        assert document["tests"] == LessonGrade.read(record_path(tmp_path / "oracle", name, LESSON)).to_gradescope()["tests"]
         scores[name] = document["score"]
         assert f"{float(expected[name]['total']):g}" == f"{document['score']:g}", (name, document)
         assert document["extra_data"]["max_score"] == float(expected[name]["max_score"])
@@ -192,3 +196,19 @@ def test_an_upload_without_one_notebook_scores_zero_and_says_why(tmp_path):
     assert document["score"] == 0 and "Upload exactly one notebook" in document["output"]
     assert json.loads((root / "results" / "results.json").read_text()) == document
     os.remove(root / "results" / "results.json")
+
+
+def test_an_upload_that_cannot_be_graded_scores_zero_of_the_lessons_points(tmp_path):
+    from tfrs_course.gradescope import grade_upload
+
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    (root / "source" / "bundle.json").write_text(json.dumps({"lesson": LESSON}))
+    (root / "submission").mkdir()
+    (root / "submission" / f"{LESSON}.ipynb").write_text("{not a notebook")
+    document = grade_upload(root)
+    validate_results(document)
+    assert document["score"] == 0 and document["tests"] == []
+    assert "could not be graded" in document["output"] and "not valid notebook JSON" in document["output"]
+    maximum = sum(ExercisePoints.from_json(points).total for points in exercise_points(LESSON).values())
+    assert document["extra_data"]["max_score"] == maximum > 0
