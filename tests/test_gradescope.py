@@ -20,7 +20,7 @@ import pytest
 
 from tfrs_course import layout
 from tfrs_course.grading.batch import grade_folder, record_path
-from tfrs_course.grading.results import ExercisePoints, LessonGrade
+from tfrs_course.grading.results import LessonGrade
 from tfrs_course.grading.runner import exercise_points
 from tfrs_course.notebooks import solution_source, student_copy_with_answers
 
@@ -210,5 +210,5 @@ def test_an_upload_that_cannot_be_graded_scores_zero_of_the_lessons_points(tmp_p
     validate_results(document)
     assert document["score"] == 0 and document["tests"] == []
     assert "could not be graded" in document["output"] and "not valid notebook JSON" in document["output"]
-    maximum = sum(ExercisePoints.from_json(points).total for points in exercise_points(LESSON).values())
+    maximum = sum(points.total for points in exercise_points(LESSON).values())
     assert document["extra_data"]["max_score"] == maximum > 0

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("hardened")
 
 LESSON = "01_baseline_metrics"
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
-FULL = {exercise: points["visible"] + points["hidden"] for exercise, points in exercise_points(LESSON).items()}
+FULL = {exercise: points.total for exercise, points in exercise_points(LESSON).items()}
 # The one test a stub that returns 0.0 for every k passes ("no rows"): it is what the
 # honest part of some hostile answers earns; their cheating must add nothing to it.
 NO_ROWS_TEST = "test_top_k_accuracy_no_rows"

@@ -14,7 +14,6 @@ import ast
 
 import pytest
 
-from tfrs_course.grading.results import ExercisePoints
 from tfrs_course.grading.runner import exercise_points
 from tfrs_course.grading.validation import (
     SOLVED,
@@ -60,7 +59,7 @@ def graded(tmp_path_factory):
 
 
 def _maximum(lesson: str) -> dict[str, float]:
-    return {exercise: ExercisePoints.from_json(points).total for exercise, points in exercise_points(lesson).items()}
+    return {exercise: points.total for exercise, points in exercise_points(lesson).items()}
 
 
 def test_every_lesson_is_validated():

@@ -37,7 +37,7 @@ def test_nbgrader_and_the_batch_grader_agree(lesson, tmp_path):
     course.autograde()
     theirs = course.scores()
 
-    maximum = sum(points["visible"] + points["hidden"] for points in exercise_points(lesson).values())
+    maximum = sum(points.total for points in exercise_points(lesson).values())
     assert ours == theirs == {"solved": maximum, "untouched": 0.0}
 
 

@@ -11,14 +11,14 @@ import json
 
 import pytest
 
-from tfrs_course.grading import runner
+from tfrs_course.grading import results
 from tfrs_course.grading.results import ExercisePoints, LessonGrade, grades_csv
 
 LESSON = "01_baseline_metrics"
 
 
 def _test(name, exercise, points, *, hidden=False, passed=True, message="", student="ada"):
-    return runner.TestResult(student, name, exercise, points, hidden, passed, message, 0.25)
+    return results.TestResult(student, name, exercise, points, hidden, passed, message, 0.25)
 
 
 def _grade(**changes) -> LessonGrade:

@@ -42,6 +42,7 @@ from tfrs_course.colab import (
     save_repository,
 )
 from tfrs_course.environment import subprocess_environment
+from tfrs_course.grading.results import ExercisePoints
 from tfrs_course.grading.runner import exercise_points
 from tfrs_course.notebooks import write_notebook
 
@@ -121,7 +122,7 @@ def build_master(lesson: str, root: Path | None = None) -> nbformat.NotebookNode
             hidden = role == "hidden-tests"
             if exercise not in answers:
                 raise LessonBuildError(f"{where}: tests for {exercise!r} come before (or without) its answer cell")
-            worth = points.get(exercise, {}).get("hidden" if hidden else "visible", 0.0)
+            worth = getattr(points.get(exercise, ExercisePoints()), "hidden" if hidden else "visible")
             if worth <= 0:
                 raise LessonBuildError(
                     f"{where}: {layout.lesson(lesson).tests} has no {role.split('-')[0]} tests for {exercise!r}"

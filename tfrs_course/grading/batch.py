@@ -143,7 +143,7 @@ def tests_fingerprint(lesson: str) -> str:
 @functools.cache
 def _lesson_points(lesson: str, fingerprint: str) -> dict[str, ExercisePoints]:
     """A lesson's exercises and points, collected once per grading process and version of its tests."""
-    return {name: ExercisePoints.from_json(points) for name, points in describe_lesson(lesson).exercises.items()}
+    return describe_lesson(lesson).exercises
 
 
 def _sha256(path: Path) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tfrs_course.grading.submission import StudentCode
 
 if TYPE_CHECKING:
-    from tfrs_course.grading.runner import TestResult
+    from tfrs_course.grading.results import TestResult
 
 
 def _notebook_namespace() -> dict[str, Any]:

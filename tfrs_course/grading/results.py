@@ -20,7 +20,34 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tfrs_course.grading.runner import TestResult
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test's outcome for one student.
+
+    Attributes:
+        student: the submission's id.
+        test: the test's name.
+        exercise: the exercise it checks.
+        points: what it is worth.
+        hidden: whether it is a hidden test.
+        passed: whether it passed.
+        message: why it failed (empty if it passed).
+        seconds: how long it took.
+    """
+
+    student: str
+    test: str
+    exercise: str
+    points: float
+    hidden: bool
+    passed: bool
+    message: str
+    seconds: float
+
+    @property
+    def score(self) -> float:
+        return self.points if self.passed else 0.0
 
 
 @dataclass(frozen=True)
@@ -34,12 +61,18 @@ class ExercisePoints:
     def total(self) -> float:
         return self.visible + self.hidden
 
+    def adding(self, points: float, *, hidden: bool) -> ExercisePoints:
+        """These points and one more test's."""
+        if hidden:
+            return ExercisePoints(self.visible, self.hidden + points)
+        return ExercisePoints(self.visible + points, self.hidden)
+
     def to_json(self) -> dict[str, float]:
         return {"visible": self.visible, "hidden": self.hidden}
 
     @classmethod
     def from_json(cls, points: Mapping[str, float]) -> ExercisePoints:
-        """From ``{"visible": ..., "hidden": ...}``, as records store it and the test runner collects it."""
+        """From ``{"visible": ..., "hidden": ...}``, as records store it."""
         return cls(visible=float(points["visible"]), hidden=float(points["hidden"]))
 
 

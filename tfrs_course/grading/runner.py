@@ -20,6 +20,7 @@ import pytest
 
 from tfrs_course import layout
 from tfrs_course.grading import boundary
+from tfrs_course.grading.results import ExercisePoints, TestResult
 from tfrs_course.grading.submission import StudentCode, StudentCodeError
 
 MARKER = "graded"
@@ -35,35 +36,6 @@ def graded(exercise: str, points: float = 1.0, hidden: bool = False):
             their names and results in feedback, never their code or messages.
     """
     return pytest.mark.graded(exercise=exercise, points=float(points), hidden=hidden)
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """One test's outcome for one student.
-
-    Attributes:
-        student: the submission's id.
-        test: the test's name.
-        exercise: the exercise it checks.
-        points: what it is worth.
-        hidden: whether it is a hidden test.
-        passed: whether it passed.
-        message: why it failed (empty if it passed).
-        seconds: how long it took.
-    """
-
-    student: str
-    test: str
-    exercise: str
-    points: float
-    hidden: bool
-    passed: bool
-    message: str
-    seconds: float
-
-    @property
-    def score(self) -> float:
-        return self.points if self.passed else 0.0
 
 
 class GradingError(RuntimeError):
@@ -129,7 +101,7 @@ class _GradingPlugin:
         self.hidden = hidden
         self.on_result = on_result
         self.results: list[TestResult] = []
-        self.known_exercises: dict[str, dict[str, float]] = {}
+        self.known_exercises: dict[str, ExercisePoints] = {}
         self.test_names: set[str] = set()
         self._built: dict[str, StudentCode] = {}
         self._started: dict[str, float] = {}
@@ -160,10 +132,10 @@ class _GradingPlugin:
             if marker is None:
                 raise GradingError(f"{item.nodeid} has no @graded(...) marker: every test must be worth points")
             exercise, hidden = marker.kwargs["exercise"], marker.kwargs.get("hidden", False)
-            totals = self.known_exercises.setdefault(exercise, {"visible": 0.0, "hidden": 0.0})
+            totals = self.known_exercises.setdefault(exercise, ExercisePoints())
             if item.originalname not in counted:  # once per test, not once per student
                 counted.add(item.originalname)
-                totals["hidden" if hidden else "visible"] += marker.kwargs.get("points", 1.0)
+                self.known_exercises[exercise] = totals.adding(marker.kwargs.get("points", 1.0), hidden=hidden)
             wanted = (self.exercises is None or exercise in self.exercises) and (
                 self.hidden if hidden else self.visible
             )
@@ -219,7 +191,7 @@ class LessonRun:
     """
 
     results: list[TestResult]
-    exercises: dict[str, dict[str, float]]
+    exercises: dict[str, ExercisePoints]
     test_count: int
 
 
@@ -279,6 +251,6 @@ def describe_lesson(lesson: str) -> LessonRun:
     return run_tests(lesson, {}, visible=False, hidden=False)
 
 
-def exercise_points(lesson: str) -> dict[str, dict[str, float]]:
+def exercise_points(lesson: str) -> dict[str, ExercisePoints]:
     """Each exercise of a lesson with its visible and hidden points, read from its tests."""
     return describe_lesson(lesson).exercises
