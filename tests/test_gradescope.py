@@ -210,5 +210,7 @@ def test_an_upload_that_cannot_be_graded_scores_zero_of_the_lessons_points(tmp_p
     validate_results(document)
     assert document["score"] == 0 and document["tests"] == []
     assert "could not be graded" in document["output"] and "not valid notebook JSON" in document["output"]
+    # The message names the upload, never the grader's scratch folder.
+    assert f"{LESSON}.ipynb" in document["output"] and "tfrs-gradescope-" not in document["output"]
     maximum = sum(points.total for points in exercise_points(LESSON).values())
     assert document["extra_data"]["max_score"] == maximum > 0

@@ -225,6 +225,10 @@ def grade_upload(root: str | Path) -> dict:
             print(grade_folder(submitted, out, lessons=[lesson], limits=limits, progress=False))
             grade = LessonGrade.read(record_path(out, STUDENT, lesson))
         document = grade.to_gradescope()
+        # Messages name the grader's scratch copy of the notebook: name the student's upload instead.
+        for entry in [document, *document.get("tests", [])]:
+            if "output" in entry:
+                entry["output"] = entry["output"].replace(str(copy), chosen.name).replace(scratch, "")
         hidden_count = sum(result.hidden for result in grade.results)
         summary = f"{lesson}: {chosen.name} graded by tfrs-course {__version__}."
         if hidden_count:
