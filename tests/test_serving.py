@@ -113,3 +113,68 @@ def test_median_seconds_interleaved_times_each_function():
     )
     assert calls == ["a", "b"] * 4  # in turns: one warm-up round, then three timed rounds
     assert set(seconds) == {"a", "b"} and all(value >= 0 for value in seconds.values())
+
+
+def _adversarial_candidates():
+    """Candidates built to trip a fast top-k: zero vectors, exact duplicates, very long and very short vectors."""
+    rng = np.random.default_rng(9)
+    candidates = rng.standard_normal((6_000, 8)).astype(np.float32)
+    candidates[::7] = 0  # many zero vectors: every query scores them 0, a tie
+    candidates[1_000:1_300] = candidates[5]  # 300 copies of one vector, more than k
+    candidates[5_990:] = candidates[17]  # copies far down the catalogue
+    candidates[3] *= 1e4  # one very long vector, first for most queries
+    candidates[4] *= 1e-4  # one very short one
+    return candidates
+
+
+@pytest.mark.parametrize("k", [1, 50, 100, 250])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_exact_top_k_on_adversarial_candidates(k, workers):
+    candidates = _adversarial_candidates()
+    rng = np.random.default_rng(k)
+    queries = rng.standard_normal((70, 8)).astype(np.float32)
+    queries[0] = 0  # a zero query: every candidate ties at 0, so the first k rows win
+    queries[1] = -candidates[3]  # a query that puts the long vector last
+    queries[2] = candidates[5]  # a query whose best is the 301 copies of candidates[5] (and itself)
+    queries[3] *= 1e5
+    _, indices = serving.exact_top_k(queries, candidates, k, query_block=16, workers=workers)
+    np.testing.assert_array_equal(indices, _numpy_top_k(queries, candidates, k)[1])
+    np.testing.assert_array_equal(indices[0], np.arange(k))
+
+
+@pytest.mark.parametrize("count", [1, 2, 99])
+def test_exact_top_k_with_fewer_candidates_than_k(count):
+    rng = np.random.default_rng(count)
+    candidates = rng.standard_normal((count, 4)).astype(np.float32)
+    queries = rng.standard_normal((9, 4)).astype(np.float32)
+    scores, indices = serving.exact_top_k(queries, candidates, 100)
+    assert indices.shape == scores.shape == (9, count)
+    np.testing.assert_array_equal(indices, _numpy_top_k(queries, candidates, 100)[1])
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_exact_scann_settings_score_the_searched_leaves_exactly():
+    queries = serving.clustered_vectors(200, 16, clusters=20, seed=1)
+    candidates = serving.clustered_vectors(4_000, 16, clusters=20, seed=2)
+    settings = serving.ScannSettings(num_leaves=20, num_leaves_to_search=20, scoring="exact")
+    scores, found = serving.scann_top_k(serving.build_scann(candidates, settings, k=20), queries, 20)
+    expected_scores, exact = _numpy_top_k(queries, candidates, 20)
+    # Every leaf searched and every score exact: the exact top 20 (ties aside, there are none here).
+    assert serving.recall_at_k(found, exact) == 1.0
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
+
+
+def test_scann_settings_reject_unknown_scoring():
+    with pytest.raises(ValueError, match="scoring"):
+        serving.ScannSettings(num_leaves=10, num_leaves_to_search=2, scoring="fast")
+    with pytest.raises(ValueError, match="num_reordering_candidates"):
+        serving.ScannSettings(num_leaves=10, num_leaves_to_search=2)
+
+
+def test_recommended_scann_settings_reach_the_recall_goal_on_the_benchmark_vectors():
+    # The benchmark's catalogue and settings; fewer users keep the test short. Recall, not time.
+    queries = serving.clustered_vectors(300, 32, seed=0)
+    candidates = serving.clustered_vectors(61_704, 32, seed=1)
+    settings = serving.SCANN_SETTINGS[serving.RECOMMENDED]
+    _, found = serving.scann_top_k(serving.build_scann(candidates, settings, k=100), queries, 100)
+    assert serving.recall_at_k(found, serving.exact_top_k(queries, candidates, 100)[1]) >= 0.95

@@ -28,11 +28,10 @@ DIM = 32
 K = 100
 REPEATS = 7
 # The goals: exact search at least 4x BruteForce; the ScaNN settings lesson 6
-# recommends (SCANN_SETTINGS[RECOMMENDED]) at least 20x with recall@100 >= 0.95.
+# recommends (serving.SCANN_SETTINGS[serving.RECOMMENDED]) at least 20x with recall@100 >= 0.95.
 GOAL_EXACT_SPEEDUP = 4.0
 GOAL_SCANN_SPEEDUP = 20.0
 GOAL_SCANN_RECALL = 0.95
-RECOMMENDED = 1
 
 
 def _load() -> float:
@@ -53,14 +52,14 @@ def main() -> None:
     product = np.empty((USERS, ITEMS), dtype=np.float32)
     bound = serving.median_seconds(lambda: np.matmul(queries, items_t, out=product), REPEATS)
     reference = rows[0]["seconds"]
-    print(f"{'method':<38}{'build s':>9}{'seconds':>10}{'vs BruteForce':>15}{'recall@100':>12}")
+    print(f"{'method':<46}{'build s':>9}{'seconds':>10}{'vs BruteForce':>15}{'recall@100':>12}")
     for row in rows:
         print(
-            f"{row['method']:<38}{row['build_seconds']:>9.2f}{row['seconds']:>10.4f}"
+            f"{row['method']:<46}{row['build_seconds']:>9.2f}{row['seconds']:>10.4f}"
             f"{reference / row['seconds']:>14.1f}x{row['recall']:>12.4f}"
         )
-    print(f"{'(scores only: users @ items.T)':<38}{'':>9}{bound:>10.4f}{reference / bound:>14.1f}x")
-    exact, scann = rows[1], rows[2 + RECOMMENDED]
+    print(f"{'(scores only: users @ items.T)':<46}{'':>9}{bound:>10.4f}{reference / bound:>14.1f}x")
+    exact, scann = rows[1], rows[2 + serving.RECOMMENDED]
     print(
         f"exact_top_k: {reference / exact['seconds']:.1f}x BruteForce (goal {GOAL_EXACT_SPEEDUP:g}x), "
         f"{exact['seconds'] / bound:.1f}x the time of the scores alone; "

@@ -6,8 +6,9 @@ against every candidate (item) vector and keeping the k best. Lesson 6 and
 
 - :mod:`~tfrs_course.serving.exact`: exact top-k in numpy,
   :func:`exact_top_k` (fast) and :func:`reference_top_k` (obvious, for tests);
-- :mod:`~tfrs_course.serving.indexes`: TFRS's ``BruteForce`` and ``ScaNN``
-  layers over candidate vectors, and the ScaNN settings the lesson compares;
+- :mod:`~tfrs_course.serving.indexes`: TFRS's ``BruteForce`` layer and ScaNN
+  indexes over candidate vectors, the ScaNN settings the lesson compares and
+  the one it recommends (``SCANN_SETTINGS[RECOMMENDED]``);
 - :mod:`~tfrs_course.serving.measure`: recall@k, median wall time,
   :func:`compare_indexes` (all of the above on the same queries) and the
   clustered vectors it is measured on.
@@ -17,6 +18,7 @@ Everything is importable from here: ``from tfrs_course.serving import exact_top_
 
 from tfrs_course.serving.exact import exact_top_k, reference_top_k
 from tfrs_course.serving.indexes import (
+    RECOMMENDED,
     SCANN_SETTINGS,
     ScannSettings,
     brute_force_top_k,
@@ -32,6 +34,7 @@ from tfrs_course.serving.measure import (
 )
 
 __all__ = [
+    "RECOMMENDED",
     "SCANN_SETTINGS",
     "ScannSettings",
     "brute_force_top_k",
