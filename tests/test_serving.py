@@ -169,6 +169,8 @@ def test_scann_settings_reject_unknown_scoring():
         serving.ScannSettings(num_leaves=10, num_leaves_to_search=2, scoring="fast")
     with pytest.raises(ValueError, match="num_reordering_candidates"):
         serving.ScannSettings(num_leaves=10, num_leaves_to_search=2)
+    with pytest.raises(ValueError, match="re-score nothing"):
+        serving.ScannSettings(num_leaves=10, num_leaves_to_search=2, num_reordering_candidates=50, scoring="exact")
 
 
 def test_recommended_scann_settings_reach_the_recall_goal_on_the_benchmark_vectors():

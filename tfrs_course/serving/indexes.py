@@ -69,6 +69,8 @@ class ScannSettings:
             raise ValueError(f'ScannSettings.scoring must be "ah" or "exact"; got {self.scoring!r}')
         if self.scoring == "ah" and self.num_reordering_candidates <= 0:
             raise ValueError('ScannSettings with scoring="ah" need num_reordering_candidates > 0')
+        if self.scoring == "exact" and self.num_reordering_candidates:
+            raise ValueError('ScannSettings with scoring="exact" re-score nothing: leave num_reordering_candidates 0')
 
     def label(self) -> str:
         leaves = f"ScaNN {self.num_leaves_to_search}/{self.num_leaves} leaves"
