@@ -9,7 +9,7 @@ generator can check the calibration again::
 
 It prints one row per (twin seed, model seed) and the bounds the generator is
 held to. ``--set NAME=VALUE`` overrides one of the generator's module constants
-for the run (a JSON value, e.g. ``--set _OFF_PREFERENCE_SHARE=0.3``), which is
+for the run (a JSON value, e.g. ``--set _OFF_PREFERENCE_MAX=0.45``), which is
 how the constants were searched for.
 
 The protocol is the original notebook's, not the lessons' (the lessons compare
