@@ -1,8 +1,11 @@
-"""Start a grading worker in a sandbox: ``python -I -m tfrs_course.grading.sandbox CONFIG_JSON``.
+"""Start a grading worker in a sandbox: :func:`run_worker`.
 
-This launcher runs in a fresh, single-threaded process, sets up the sandbox,
-loads the trusted part of the worker, and only then lets student code near it
-(:mod:`tfrs_course.grading.worker`).
+A worker runs in a single-threaded process of its own: a child forked by the
+grading process's template (:mod:`tfrs_course.grading.template`, which has
+imported TensorFlow but nothing of the course) or, where that cannot run, a
+fresh interpreter (``python -I -m tfrs_course.grading.sandbox CONFIG_JSON``).
+It sets up the sandbox, loads the trusted part of the worker, and only then
+lets student code near it (:mod:`tfrs_course.grading.worker`).
 
 Always:
 - resource limits: CPU seconds, address space (memory), processes, open files,
@@ -66,8 +69,8 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # Each worker gets an unprivileged uid of its own, with no login and no files on the
-# system: this base plus the launcher's pid, which no other live process has. So one
-# worker's fork bomb cannot use up another worker's process limit.
+# system: this base plus the pid of the process that builds its sandbox, which no other
+# live process has. So one worker's fork bomb cannot use up another worker's process limit.
 WORKER_UID_BASE = 100_000
 NO_GROUP = 65534
 SANDBOX_NAME = "the kit's own namespace sandbox (pivot_root into a new read-only root)"
@@ -75,7 +78,7 @@ SANDBOX_NAME = "the kit's own namespace sandbox (pivot_root into a new read-only
 
 @dataclass
 class SandboxConfig:
-    """What the launcher needs. Serialised as JSON on its command line.
+    """What a worker needs: sent to the template as JSON, or on the plain launcher's command line.
 
     Attributes:
         hide: folders to cover with an empty, unreadable tmpfs.
@@ -97,7 +100,7 @@ class SandboxConfig:
 
 
 def sandbox_capabilities() -> dict[str, bool]:
-    """Which protections the launcher can apply on this machine, as this user."""
+    """Which protections a worker gets on this machine, as this user."""
     root = os.geteuid() == 0 and sys.platform.startswith("linux")
     return {
         "separate_process": True,
@@ -295,9 +298,12 @@ def _limit(config: SandboxConfig, isolated: bool) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (config.max_processes, config.max_processes))
 
 
-def main(argv: list[str]) -> None:
-    die_with_parent()
-    config = SandboxConfig(**json.loads(argv[0]))
+def run_worker(config: SandboxConfig) -> None:
+    """Build the sandbox, load the trusted drivers, drop privileges and serve the grader on stdin/stdout.
+
+    What every worker does, in a fresh launcher (:func:`main`) or in a child of the
+    template (:mod:`tfrs_course.grading.template`).
+    """
     isolated = config.isolate and sandbox_capabilities()["unprivileged_user"]
     from tfrs_course.grading import worker
 
@@ -311,6 +317,11 @@ def main(argv: list[str]) -> None:
         _drop_privileges(uid)
     _limit(config, isolated)
     worker.main(trusted)
+
+
+def main(argv: list[str]) -> None:
+    die_with_parent()
+    run_worker(SandboxConfig(**json.loads(argv[0])))
 
 
 def launcher_command(config: SandboxConfig) -> list[str]:
