@@ -224,6 +224,7 @@ class IsolatedStudentCode:
         self._label_seconds: dict[str, float] = {}
         self._label_failures: dict[str, str] = {}
         self._crashed_once: set[str] = set()
+        template.warm_up(_worker_environment(), tempfile.gettempdir())
 
     def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`StudentCode.call`, in the worker."""

@@ -2,11 +2,13 @@
 
 A fresh worker (``python -I -m tfrs_course.grading.sandbox``) spends most of a
 model submission's grading time importing TensorFlow for the lesson's setup
-cell. So each grading process starts, when it first needs a worker, one
-*template* process (``python -I -m tfrs_course.grading.template``, with the
-workers' scrubbed environment and working folder) that imports what the
+cell. So each grading process starts, when it begins grading its first
+submission, one *template* process (``python -I -m tfrs_course.grading.template``,
+with the workers' scrubbed environment and working folder) that imports what the
 lessons' setup cells import (numpy, pandas, TensorFlow with legacy Keras, TFRS,
 the kit's data and check modules) and the worker's trusted modules, then waits.
+(Its imports overlap with the grader loading the reference; the first worker
+waits for them.)
 It never loads a lesson's drivers, a reference solution, a test or any
 student's code, and never runs a TensorFlow operation, so it has no thread
 pools (or any other thread) when it forks.
@@ -69,6 +71,7 @@ PRELOAD = (
     "tfrs_course.data",
     "tfrs_course.grading",
     "tfrs_course.grading.worker",
+    "IPython.core.inputtransformer2",  # how the worker reads cells with magics
 )
 MAX_CONTROL_BYTES = 1024 * 1024
 # How long the grader waits for the template to start a worker. Its first answer comes after
@@ -173,6 +176,12 @@ def _kill(pid: int) -> None:
         pass
 
 
+def preload() -> None:
+    """Import what every worker needs before student code runs (:data:`PRELOAD`)."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
 def main() -> None:
     die_with_parent()
     # The grader's socket arrives as standard input; keep it off fd 0, which children replace.
@@ -181,8 +190,7 @@ def main() -> None:
     os.dup2(null, 0)
     os.close(null)
     try:
-        for name in PRELOAD:
-            importlib.import_module(name)
+        preload()
         os.close(os.pidfd_open(os.getpid()))  # the kernel must offer pidfds (Linux 5.3 and later)
     except Exception as error:  # noqa: BLE001 - the grader falls back to the plain launcher, with this reason
         _send(control, {"op": "failed", "error": f"{type(error).__name__}: {error}"})
@@ -365,6 +373,27 @@ _lock = threading.Lock()
 unavailable = "" if sys.platform.startswith("linux") and hasattr(os, "pidfd_open") else "no pidfds here"
 
 
+def _current(environment: dict[str, str], cwd: str) -> Template:
+    """This process's template, started now if it has none that still runs (call with ``_lock`` held)."""
+    global _template
+    if _template is None or not _template.usable(environment, cwd):
+        if _template is not None:
+            _template.close()
+        _template = Template(environment, cwd)
+    return _template
+
+
+def warm_up(environment: dict[str, str], cwd: str) -> None:
+    """Start this process's template if it has none, without waiting for it.
+
+    Its imports then overlap with the grader's own work (loading the reference) before
+    the first worker is asked for.
+    """
+    with _lock:
+        if not unavailable:
+            _current(environment, cwd)
+
+
 def start_worker(config: SandboxConfig, environment: dict[str, str], cwd: str) -> ForkedProcess | LaunchedProcess:
     """A sandboxed worker with ``config``: forked by this process's template, or else launched fresh.
 
@@ -376,19 +405,14 @@ def start_worker(config: SandboxConfig, environment: dict[str, str], cwd: str) -
         for _ in range(2):
             if unavailable:
                 break
-            if _template is None or not _template.usable(environment, cwd):
-                if _template is not None:
-                    _template.close()
-                _template = Template(environment, cwd)
             try:
-                return _template.start(config)
+                return _current(environment, cwd).start(config)
             except TemplateError as error:
                 _template = None
                 reason = str(error)
         else:
             unavailable = reason
         return LaunchedProcess(config, environment, cwd)
-
 
 if __name__ == "__main__":
     main()
