@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from tfrs_course import __version__, layout
 from tfrs_course.files import write_text_atomically
+from tfrs_course.grading import template
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
 from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
 from tfrs_course.grading.runner import (
@@ -319,7 +320,10 @@ def grade_folder(
                 _save(out, grade_submission(submission, limits))
                 bar.update(1)
         else:
-            context = multiprocessing.get_context("spawn")
+            # Jobs are forked from a server that has imported TensorFlow (and run none of it), so
+            # each job does not import it again; see tfrs_course.grading.template.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(template.PRELOAD))
             with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer) as pool:
                 futures = {pool.submit(_grade_in_job, submission, limits): submission for submission in pending}
                 for future in concurrent.futures.as_completed(futures):
