@@ -26,7 +26,6 @@ import functools
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import re
 import stat
@@ -268,11 +267,11 @@ def _is_current(out: Path, submission: Submission) -> bool:
     ) == tests_fingerprint(submission.lesson)
 
 
-def _job_initializer() -> None:
+def _job_initializer(grader: int) -> None:
     import tfrs_course  # noqa: F401 - legacy Keras before the reference solutions import TensorFlow
-    from tfrs_course.grading.sandbox import die_with_parent
+    from tfrs_course.grading.sandbox import die_with
 
-    die_with_parent()  # a grader killed with SIGKILL leaves no job processes behind
+    die_with(grader)  # a grader killed with SIGKILL leaves no job processes behind
 
 
 def _grade_in_job(submission: Submission, limits: Limits) -> dict:
@@ -320,11 +319,8 @@ def grade_folder(
                 _save(out, grade_submission(submission, limits))
                 bar.update(1)
         else:
-            # Jobs are forked from a server that has imported TensorFlow (and run none of it), so
-            # each job does not import it again; see tfrs_course.grading.template.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(list(template.PRELOAD))
-            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer) as pool:
+            context = template.job_context()
+            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer, (os.getpid(),)) as pool:
                 futures = {pool.submit(_grade_in_job, submission, limits): submission for submission in pending}
                 for future in concurrent.futures.as_completed(futures):
                     try:

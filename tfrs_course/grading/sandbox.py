@@ -43,8 +43,10 @@ import json
 import os
 import platform
 import resource
+import select
 import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -151,6 +153,28 @@ def die_with_parent() -> None:
     """Ask the kernel to kill this process when its parent dies (a SIGKILLed grader leaves nothing behind)."""
     if sys.platform.startswith("linux"):
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def die_with(pid: int) -> None:
+    """Kill this process when process ``pid`` ends, whichever process is its parent.
+
+    For a grading job forked by multiprocessing's fork server: its parent is that
+    server, which outlives the grader for as long as a job runs. Without pidfds (not
+    Linux) it watches its parent instead, as :func:`die_with_parent` does.
+    """
+    if not hasattr(os, "pidfd_open"):
+        die_with_parent()
+        return
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name=f"die with {pid}", daemon=True).start()
 
 
 def _bind(old: Path, new: Path, read_only: bool = True) -> None:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import multiprocessing
 import os
 import select
 import signal
@@ -371,6 +372,20 @@ _template: Template | None = None
 _lock = threading.Lock()
 # Why this process starts workers with the plain launcher, if it does.
 unavailable = "" if sys.platform.startswith("linux") and hasattr(os, "pidfd_open") else "no pidfds here"
+
+
+def job_context() -> multiprocessing.context.BaseContext:
+    """How ``tfrs-course grade --jobs N`` starts its grading processes.
+
+    Where the template runs, they are forked from multiprocessing's fork server after
+    it has imported :data:`PRELOAD` (and run no TensorFlow operation), so no job imports
+    TensorFlow again; elsewhere each is a fresh interpreter.
+    """
+    if unavailable:
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
 
 
 def _current(environment: dict[str, str], cwd: str) -> Template:
