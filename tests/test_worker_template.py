@@ -224,7 +224,7 @@ def test_the_template_holds_nothing_of_the_course_and_no_thread():
     script = (
         "import json, sys\n"
         "from tfrs_course.grading.template import preload\n"
-        "preload()\n"
+        "preload(tensorflow=True)\n"
         "print(json.dumps({name: getattr(module, '__file__', None) or '' for name, module in sys.modules.items()}))\n"
     )
     completed = subprocess.run(  # noqa: S603
@@ -244,6 +244,39 @@ def test_the_template_holds_nothing_of_the_course_and_no_thread():
     ]  # fmt: skip
     assert course_files == []
     assert "tensorflow" in modules and "tensorflow_recommenders" in modules
+
+
+def test_tensorflow_is_preloaded_only_for_lessons_whose_setup_imports_it():
+    with template._lock:  # start from no template: earlier tests in this process may have left one
+        if template._template is not None:
+            template._template.close()
+        template._template = None
+    assert not template.lesson_imports_tensorflow(LESSON)
+    assert template.lesson_imports_tensorflow("05_hybrid")
+    assert template.imports_tensorflow("import tfrs_course\nfrom tensorflow import keras\n")
+    code = _code()
+    try:
+        code.call("slow", 1, 0)
+        lesson_one = template._template
+        assert not lesson_one.tensorflow
+    finally:
+        code.close()
+    master = layout.lesson("05_hybrid").master_notebook
+    program = build_program(read_notebook(master), read_notebook(master), master, "05_hybrid")
+    program.answers = [AnswerCell("probe", PROBE)]
+    code = IsolatedStudentCode(program, limits=LIMITS)
+    try:
+        assert code.call("slow", 1, 0) == 2
+        assert template._template is not lesson_one and template._template.tensorflow
+        assert lesson_one.dead, "the template without TensorFlow should have been stopped"
+    finally:
+        code.close()
+    code = _code()
+    try:
+        code.call("slow", 1, 0)
+        assert template._template.tensorflow, "a template with TensorFlow serves lesson 1 too"
+    finally:
+        code.close()
 
 
 def test_the_plain_launcher_still_grades_where_the_template_cannot_run(monkeypatch):

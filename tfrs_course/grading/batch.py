@@ -319,7 +319,7 @@ def grade_folder(
                 _save(out, grade_submission(submission, limits))
                 bar.update(1)
         else:
-            context = template.job_context()
+            context = template.job_context(submission.lesson for submission in pending)
             with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer, (os.getpid(),)) as pool:
                 futures = {pool.submit(_grade_in_job, submission, limits): submission for submission in pending}
                 for future in concurrent.futures.as_completed(futures):

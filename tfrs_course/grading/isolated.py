@@ -89,9 +89,9 @@ def _worker_environment() -> dict[str, str]:
 class _Worker:
     """One running worker process and its captured output."""
 
-    def __init__(self, limits: Limits, lesson: str = ""):
+    def __init__(self, limits: Limits, lesson: str, tensorflow: bool):
         self.process = template.start_worker(
-            replace(limits.sandbox, lesson=lesson), _worker_environment(), tempfile.gettempdir()
+            replace(limits.sandbox, lesson=lesson), _worker_environment(), tempfile.gettempdir(), tensorflow
         )
         self.output = bytearray()
         self.printed_bytes = 0
@@ -224,7 +224,8 @@ class IsolatedStudentCode:
         self._label_seconds: dict[str, float] = {}
         self._label_failures: dict[str, str] = {}
         self._crashed_once: set[str] = set()
-        template.warm_up(_worker_environment(), tempfile.gettempdir())
+        self._tensorflow = template.imports_tensorflow(program.setup)
+        template.warm_up(_worker_environment(), tempfile.gettempdir(), self._tensorflow)
 
     def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`StudentCode.call`, in the worker."""
@@ -302,7 +303,7 @@ class IsolatedStudentCode:
             "origin": self.origin,
         }
         for attempt in range(2):
-            worker = _Worker(self.limits, self.program.lesson)
+            worker = _Worker(self.limits, self.program.lesson, self._tensorflow)
             started = time.monotonic()
             reply = worker.request(load, self.limits.load_seconds)
             self._spent += time.monotonic() - started

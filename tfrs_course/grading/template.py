@@ -5,8 +5,9 @@ model submission's grading time importing TensorFlow for the lesson's setup
 cell. So each grading process starts, when it begins grading its first
 submission, one *template* process (``python -I -m tfrs_course.grading.template``,
 with the workers' scrubbed environment and working folder) that imports what the
-lessons' setup cells import (numpy, pandas, TensorFlow with legacy Keras, TFRS,
-the kit's data and check modules) and the worker's trusted modules, then waits.
+lessons' setup cells import (numpy, pandas, the kit's data and check modules, and
+TensorFlow with legacy Keras and TFRS once a lesson's setup imports them) and the
+worker's trusted modules, then waits.
 (Its imports overlap with the grader loading the reference; the first worker
 waits for them.)
 It never loads a lesson's drivers, a reference solution, a test or any
@@ -43,6 +44,8 @@ a lesson-1 worker now carries TensorFlow's mappings too, well within the limit.
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import json
 import multiprocessing
@@ -55,6 +58,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import BinaryIO
 
@@ -66,14 +70,14 @@ PRELOAD = (
     "tfrs_course",  # first: it selects legacy Keras before TensorFlow loads
     "numpy",
     "pandas",
-    "tensorflow",
-    "tf_keras",
-    "tensorflow_recommenders",
     "tfrs_course.data",
     "tfrs_course.grading",
     "tfrs_course.grading.worker",
     "IPython.core.inputtransformer2",  # how the worker reads cells with magics
 )
+# Imported too when a lesson's setup cell imports them (lesson 1's does not: its template and
+# grading processes start seconds sooner without them).
+TENSORFLOW = ("tensorflow", "tf_keras", "tensorflow_recommenders")
 MAX_CONTROL_BYTES = 1024 * 1024
 # How long the grader waits for the template to start a worker. Its first answer comes after
 # its imports, which take several seconds, and far longer on a busy machine.
@@ -177,10 +181,36 @@ def _kill(pid: int) -> None:
         pass
 
 
-def preload() -> None:
-    """Import what every worker needs before student code runs (:data:`PRELOAD`)."""
-    for name in PRELOAD:
+def modules(tensorflow: bool) -> list[str]:
+    """What a template (or a grading process) imports: :data:`PRELOAD`, and :data:`TENSORFLOW` if asked."""
+    return [*PRELOAD, *(TENSORFLOW if tensorflow else ())]
+
+
+def preload(tensorflow: bool) -> None:
+    """Import what every worker needs before student code runs (see :func:`modules`)."""
+    for name in modules(tensorflow):
         importlib.import_module(name)
+
+
+def imports_tensorflow(setup: str) -> bool:
+    """Whether a lesson's setup source imports TensorFlow, tf-keras or TFRS."""
+    try:
+        tree = ast.parse(setup)
+    except SyntaxError:
+        return True  # the worker will say what is wrong; the fuller template costs nothing more
+    names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+    return any(name.split(".")[0] in TENSORFLOW for name in names)
+
+
+@functools.cache
+def lesson_imports_tensorflow(lesson: str) -> bool:
+    """Whether the lesson's setup cell (in its master notebook) imports TensorFlow."""
+    from tfrs_course import layout
+    from tfrs_course.grading.notebook import read_notebook, setup_source
+
+    master = layout.lesson(lesson).master_notebook
+    return imports_tensorflow(setup_source(read_notebook(master), master))
 
 
 def main() -> None:
@@ -191,7 +221,7 @@ def main() -> None:
     os.dup2(null, 0)
     os.close(null)
     try:
-        preload()
+        preload(tensorflow=sys.argv[1:] == ["tensorflow"])
         os.close(os.pidfd_open(os.getpid()))  # the kernel must offer pidfds (Linux 5.3 and later)
     except Exception as error:  # noqa: BLE001 - the grader falls back to the plain launcher, with this reason
         _send(control, {"op": "failed", "error": f"{type(error).__name__}: {error}"})
@@ -213,12 +243,12 @@ class Template:
     thread): the grader's main thread, or a job process's.
     """
 
-    def __init__(self, environment: dict[str, str], cwd: str):
-        self.environment, self.cwd = environment, cwd
+    def __init__(self, environment: dict[str, str], cwd: str, tensorflow: bool):
+        self.environment, self.cwd, self.tensorflow = environment, cwd, tensorflow
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self.process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-                [sys.executable, "-I", "-m", __name__],
+                [sys.executable, "-I", "-m", __name__, *(["tensorflow"] if tensorflow else [])],
                 stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env=environment, cwd=cwd, start_new_session=True,
             )  # fmt: skip
@@ -306,8 +336,11 @@ class Template:
             except OSError:
                 self.close()
 
-    def usable(self, environment: dict[str, str], cwd: str) -> bool:
-        return not self.dead and self.process.poll() is None and (environment, cwd) == (self.environment, self.cwd)
+    def usable(self, environment: dict[str, str], cwd: str, tensorflow: bool) -> bool:
+        return (
+            not self.dead and self.process.poll() is None and (environment, cwd) == (self.environment, self.cwd)
+            and (self.tensorflow or not tensorflow)
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop the template; its workers die with it."""
@@ -374,44 +407,51 @@ _lock = threading.Lock()
 unavailable = "" if sys.platform.startswith("linux") and hasattr(os, "pidfd_open") else "no pidfds here"
 
 
-def job_context() -> multiprocessing.context.BaseContext:
-    """How ``tfrs-course grade --jobs N`` starts its grading processes.
+def job_context(lessons: Iterable[str]) -> multiprocessing.context.BaseContext:
+    """How ``tfrs-course grade --jobs N`` starts its grading processes for ``lessons``.
 
     Where the template runs, they are forked from multiprocessing's fork server after
-    it has imported :data:`PRELOAD` (and run no TensorFlow operation), so no job imports
-    TensorFlow again; elsewhere each is a fresh interpreter.
+    it has imported what the lessons need (see :func:`modules`) and run no TensorFlow
+    operation, so no job imports TensorFlow again; elsewhere each is a fresh interpreter.
     """
     if unavailable:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
+    context.set_forkserver_preload(modules(any(lesson_imports_tensorflow(lesson) for lesson in set(lessons))))
     return context
 
 
-def _current(environment: dict[str, str], cwd: str) -> Template:
-    """This process's template, started now if it has none that still runs (call with ``_lock`` held)."""
+def _current(environment: dict[str, str], cwd: str, tensorflow: bool) -> Template:
+    """This process's template, started now if none runs that fits (call with ``_lock`` held).
+
+    A template with TensorFlow serves every lesson; one without is replaced by one with
+    it when a lesson needs it.
+    """
     global _template
-    if _template is None or not _template.usable(environment, cwd):
+    if _template is None or not _template.usable(environment, cwd, tensorflow):
         if _template is not None:
             _template.close()
-        _template = Template(environment, cwd)
+        _template = Template(environment, cwd, tensorflow)
     return _template
 
 
-def warm_up(environment: dict[str, str], cwd: str) -> None:
-    """Start this process's template if it has none, without waiting for it.
+def warm_up(environment: dict[str, str], cwd: str, tensorflow: bool) -> None:
+    """Start this process's template if it has none that fits, without waiting for it.
 
     Its imports then overlap with the grader's own work (loading the reference) before
     the first worker is asked for.
     """
     with _lock:
         if not unavailable:
-            _current(environment, cwd)
+            _current(environment, cwd, tensorflow)
 
 
-def start_worker(config: SandboxConfig, environment: dict[str, str], cwd: str) -> ForkedProcess | LaunchedProcess:
+def start_worker(
+    config: SandboxConfig, environment: dict[str, str], cwd: str, tensorflow: bool
+) -> ForkedProcess | LaunchedProcess:
     """A sandboxed worker with ``config``: forked by this process's template, or else launched fresh.
 
+    ``tensorflow``: whether the lesson's setup imports it (the template then has it imported).
     A template that is gone is replaced; if a new one cannot start a worker either,
     this process uses the plain launcher from then on.
     """
@@ -421,7 +461,7 @@ def start_worker(config: SandboxConfig, environment: dict[str, str], cwd: str) -
             if unavailable:
                 break
             try:
-                return _current(environment, cwd).start(config)
+                return _current(environment, cwd, tensorflow).start(config)
             except TemplateError as error:
                 _template = None
                 reason = str(error)
