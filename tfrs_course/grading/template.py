@@ -37,9 +37,10 @@ starts each worker, as before.
 
 Memory: the template and the workers forked from it share the libraries' pages
 copy-on-write. ``SandboxConfig.memory_bytes`` still limits a worker's whole
-address space, these libraries (about 1.5 GB of mappings, mostly never
-resident) included, as it did when a model lesson's setup cell imported them;
-a lesson-1 worker now carries TensorFlow's mappings too, well within the limit.
+address space, the preloaded libraries included (TensorFlow's 1.5 GB of
+mappings, mostly never resident), as it did when a model lesson's setup cell
+imported them; a lesson-1 worker carries them only when its template has
+TensorFlow for another lesson of the batch.
 """
 
 from __future__ import annotations
