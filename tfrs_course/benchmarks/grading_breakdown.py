@@ -14,9 +14,11 @@ submission twice with :func:`tfrs_course.grading.batch.grade_submission` under
 - serialisation: plain-data encoding and decoding of arguments and results;
 - listing tests, reading notebooks, and pytest with the rest.
 
-Then it times what a worker pays at start, each in a fresh interpreter, and
-what starting a worker would cost if a template process that has imported
-TensorFlow forked it instead.
+Then it times what a fresh interpreter pays for each import a worker needs,
+and starting a worker (and loading a solved submission) both ways: forked from
+the grading process's template (:mod:`tfrs_course.grading.template`), and
+started by the plain launcher as before; with the template's own start time and
+memory.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from pathlib import Path
 from tfrs_course.environment import subprocess_environment
 
 LESSONS = ("01_baseline_metrics", "03_id_embeddings", "05_hybrid")
+# The lesson whose worker start is timed both ways (forked from the template, and launched fresh).
+START_LESSON = "03_id_embeddings"
 # (module file, function) -> the profile's cumulative seconds for it.
 PARTS = {
     "load": ("grading/isolated.py", "_ensure_loaded"),
@@ -120,41 +124,47 @@ def _fresh_import_seconds(statement: str, repeats: int = 2) -> float:
     return min(times)
 
 
-def fork_from_template(repeats: int = 3) -> tuple[float, float]:
-    """Seconds for a child forked from a process that imported TensorFlow to run a Keras layer.
+def worker_start(lesson: str, repeats: int = 3) -> dict[str, float]:
+    """Seconds to start a worker and load the lesson's solved submission: forked, and launched fresh.
 
     Returns:
-        ``(child seconds, fresh-interpreter seconds)`` for the same work: forking,
-        then an embedding lookup and a matrix product; against starting a new
-        interpreter that imports everything first.
+        ``template``: the template's own start (its imports), paid once per grading
+        process; ``forked``: the best of ``repeats`` workers forked from it; ``plain``:
+        one worker started by the plain launcher; ``template_rss`` and
+        ``template_size``: the template's resident memory and address space, in bytes.
     """
-    work = (
-        "import tensorflow as tf\n"
-        "tf.keras.layers.Embedding(10, 4)(tf.constant([1, 2]))\n"
-        "tf.linalg.matmul(tf.ones((8, 4)), tf.ones((4, 8)))\n"
-    )
-    template = (
-        "import os, sys, time\n"
-        "import tfrs_course, pandas, tensorflow, tensorflow_recommenders\n"
-        f"repeats = {repeats}\n"
-        "times = []\n"
-        "for _ in range(repeats):\n"
-        "    started = time.perf_counter()\n"
-        "    child = os.fork()\n"
-        "    if child == 0:\n"
-        f"        exec({work!r})\n"
-        "        os._exit(0)\n"
-        "    _, status = os.waitpid(child, 0)\n"
-        "    assert status == 0, status\n"
-        "    times.append(time.perf_counter() - started)\n"
-        "print(min(times))\n"
-    )
-    completed = subprocess.run(  # noqa: S603
-        [sys.executable, "-I", "-c", template], env=subprocess_environment(), capture_output=True, text=True, check=True
-    )
-    forked = float(completed.stdout.strip().splitlines()[-1])
-    fresh = _fresh_import_seconds("import tfrs_course, pandas, tensorflow_recommenders\n" + work, repeats=1)
-    return forked, fresh
+    import tfrs_course  # noqa: F401 - legacy Keras before the reference imports TensorFlow
+    from tfrs_course.grading import template
+    from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
+    from tfrs_course.grading.notebook import build_program, read_notebook
+    from tfrs_course.grading.validation import solved_copy
+    from tfrs_course.layout import lesson as lesson_layout
+    from tfrs_course.lessons import write_notebook
+
+    master = lesson_layout(lesson).master_notebook
+    with tempfile.TemporaryDirectory(prefix="tfrs-course-breakdown-") as scratch:
+        notebook = Path(scratch) / f"{lesson}.ipynb"
+        write_notebook(solved_copy(lesson), notebook)
+        program = build_program(read_notebook(notebook), read_notebook(master), master, lesson)
+
+    def load() -> float:
+        code = IsolatedStudentCode(program, limits=Limits())
+        started = time.perf_counter()
+        try:
+            code._ensure_loaded()
+            return time.perf_counter() - started
+        finally:
+            code.close()
+
+    figures = {"template": load()}
+    figures["forked"] = min(load() for _ in range(repeats))
+    status = Path(f"/proc/{template._template.process.pid}/status").read_text()
+    sizes = dict(line.split(":", 1) for line in status.splitlines() if line.startswith(("VmRSS", "VmSize")))
+    figures["template_rss"] = int(sizes["VmRSS"].split()[0]) * 1024
+    figures["template_size"] = int(sizes["VmSize"].split()[0]) * 1024
+    template.unavailable = "measuring the plain launcher"
+    figures["plain"] = load()
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -177,15 +187,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"What a worker imports, each in a fresh interpreter (load average {os.getloadavg()[0]:.1f}):")
     for label, statement in IMPORTS.items():
         print(f"  {label:<28}{_fresh_import_seconds(statement):6.2f} s", flush=True)
-    forked, fresh = fork_from_template()
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "tfrs_course.benchmarks.grading_breakdown", "--worker-start", START_LESSON],
+        env=subprocess_environment(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        print(f"Timing worker starts failed:\n{completed.stderr[-2000:]}")
+        return
+    start = json.loads(completed.stdout.strip().splitlines()[-1])
     print(
-        f"A Keras layer and a matrix product: in a child forked from a template that imported TensorFlow "
-        f"{forked:.2f} s; in a fresh interpreter {fresh:.2f} s (load average {os.getloadavg()[0]:.1f})"
+        f"Starting a worker and loading a solved {START_LESSON} submission (load average "
+        f"{os.getloadavg()[0]:.1f}): forked from the template {start['forked']:.2f} s, plain launcher "
+        f"{start['plain']:.2f} s. The template starts in {start['template']:.2f} s (once per grading "
+        f"process) and holds {start['template_rss'] / 1e6:.0f} MB resident, "
+        f"{start['template_size'] / 1e9:.1f} GB of address space."
     )
-
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         print(json.dumps(profile_lesson(sys.argv[2])))
+    elif sys.argv[1:2] == ["--worker-start"]:
+        print(json.dumps(worker_start(sys.argv[2])))
     else:
         main(sys.argv[1:])

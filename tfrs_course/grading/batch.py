@@ -26,7 +26,6 @@ import concurrent.futures
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import stat
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 
 from tfrs_course import __version__, layout
 from tfrs_course.files import write_text_atomically
+from tfrs_course.grading import template
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
 from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
 from tfrs_course.grading.results import ExercisePoints, LessonGrade, grades_csv, printable
@@ -225,11 +225,11 @@ def _is_current(out: Path, submission: SubmittedFile) -> bool:
     return saved.notebook_sha256 == _sha256(submission.notebook) and saved.tests_fingerprint == fingerprint
 
 
-def _job_initializer() -> None:
+def _job_initializer(grader: int) -> None:
     import tfrs_course  # noqa: F401 - legacy Keras before the reference solutions import TensorFlow
-    from tfrs_course.grading.sandbox import die_with_parent
+    from tfrs_course.grading.sandbox import die_with
 
-    die_with_parent()  # a grader killed with SIGKILL leaves no job processes behind
+    die_with(grader)  # a grader killed with SIGKILL leaves no job processes behind
 
 
 def _grade_in_job(submission: SubmittedFile, limits: Limits) -> dict:
@@ -277,8 +277,8 @@ def grade_folder(
                 _save(out, grade_submission(submission, limits))
                 bar.update(1)
         else:
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer) as pool:
+            context = template.job_context(submission.lesson for submission in pending)
+            with concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer, (os.getpid(),)) as pool:
                 futures = {pool.submit(_grade_in_job, submission, limits): submission for submission in pending}
                 for future in concurrent.futures.as_completed(futures):
                     try:

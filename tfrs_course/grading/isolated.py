@@ -8,7 +8,9 @@ decodes with the boundary's exact type checks. Nothing the worker sends is ever
 unpickled or executed.
 
 A call that takes too long, crashes the worker or exits it fails that test with
-a one-line reason; the next call starts a fresh worker. If the worker cannot
+a one-line reason; the next call starts a fresh worker. (A call whose worker was
+lost because the template that forked it died is tried once more instead: see
+:mod:`tfrs_course.grading.template`.) If the worker cannot
 even load the submission's definitions, every test of the submission fails
 with that reason, at once.
 """
@@ -16,7 +18,6 @@ with that reason, at once.
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import subprocess
@@ -27,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tfrs_course.grading import boundary
+from tfrs_course.grading import boundary, template
 from tfrs_course.grading.notebook import Program
-from tfrs_course.grading.sandbox import SandboxConfig, launcher_command
+from tfrs_course.grading.sandbox import SandboxConfig
 from tfrs_course.grading.submission import StudentCodeError
 from tfrs_course.grading.worker import HEADER, write_message
 
@@ -38,6 +39,8 @@ OUTPUT_CAP_BYTES = 64 * 1024
 # output is a way to slow or crash graders, and no exercise needs it.
 PRINT_LIMIT_BYTES = 10 * 1024 * 1024
 TIMED_OUT = "it did not answer in time"
+# Not the submission's doing: the call is tried again, once, in a new worker.
+TEMPLATE_LOST = "the grader's worker template stopped under it"
 # A reply is plain data the grader decodes; these bound the memory that decoding can take,
 # whatever the worker sends. Arrays travel as .npy bytes, so real answers stay far below.
 MAX_REPLY_BYTES = 64 * 1024 * 1024
@@ -86,16 +89,9 @@ def _worker_environment() -> dict[str, str]:
 class _Worker:
     """One running worker process and its captured output."""
 
-    def __init__(self, limits: Limits, lesson: str = ""):
-        self.process = subprocess.Popen(  # noqa: S603 - our own launcher, no shell
-            launcher_command(replace(limits.sandbox, lesson=lesson)),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_worker_environment(),
-            cwd=tempfile.gettempdir(),
-            start_new_session=True,
-            bufsize=0,
+    def __init__(self, limits: Limits, lesson: str, tensorflow: bool):
+        self.process = template.start_worker(
+            replace(limits.sandbox, lesson=lesson), _worker_environment(), tempfile.gettempdir(), tensorflow
         )
         self.output = bytearray()
         self.printed_bytes = 0
@@ -176,10 +172,7 @@ class _Worker:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self.process.kill_group()
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             stream.close()
@@ -196,6 +189,8 @@ class _Worker:
             code = self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             return "it stopped answering"
+        if self.process.lost:
+            return TEMPLATE_LOST
         if code < 0 or code >= 128:
             number = -code if code < 0 else code - 128
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
@@ -229,6 +224,8 @@ class IsolatedStudentCode:
         self._label_seconds: dict[str, float] = {}
         self._label_failures: dict[str, str] = {}
         self._crashed_once: set[str] = set()
+        self._tensorflow = template.imports_tensorflow(program.setup)
+        template.warm_up(_worker_environment(), tempfile.gettempdir(), self._tensorflow)
 
     def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`StudentCode.call`, in the worker."""
@@ -245,7 +242,7 @@ class IsolatedStudentCode:
             self._worker.stop()
             self._worker = None
 
-    def _request(self, message: dict, label: str, args: tuple, kwargs: dict) -> Any:
+    def _request(self, message: dict, label: str, args: tuple, kwargs: dict, retried: bool = False) -> Any:
         if self._fatal:
             raise StudentCodeError(self._fatal)
         if label in self._label_failures:
@@ -265,6 +262,9 @@ class IsolatedStudentCode:
         self._label_seconds[label] = self._label_seconds.get(label, 0.0) + elapsed
         if reply is None:
             reason = self._worker.death()
+            if reason == TEMPLATE_LOST and not retried:
+                self.close()
+                return self._request(message, label, args, kwargs, retried=True)
             if reason == TIMED_OUT:
                 reason = f"it did not finish within {timeout:.0f} s (an endless loop, or far too much work?)"
             self.close()  # a fresh worker for the next call
@@ -295,7 +295,6 @@ class IsolatedStudentCode:
         if self._worker is not None and self._worker.alive():
             return
         self.close()
-        worker = _Worker(self.limits, self.program.lesson)
         load = {
             "op": "load",
             "setup": self.program.setup,
@@ -303,9 +302,14 @@ class IsolatedStudentCode:
             "problems": self.program.problems,
             "origin": self.origin,
         }
-        started = time.monotonic()
-        reply = worker.request(load, self.limits.load_seconds)
-        self._spent += time.monotonic() - started
+        for attempt in range(2):
+            worker = _Worker(self.limits, self.program.lesson, self._tensorflow)
+            started = time.monotonic()
+            reply = worker.request(load, self.limits.load_seconds)
+            self._spent += time.monotonic() - started
+            if reply is not None or attempt or worker.death() != TEMPLATE_LOST:
+                break
+            worker.stop()
         if reply is None or reply.get("status") != "ok":
             reason = worker.death() if reply is None else reply.get("message", "unknown error")
             worker.stop()

@@ -1,8 +1,11 @@
-"""Start a grading worker in a sandbox: ``python -I -m tfrs_course.grading.sandbox CONFIG_JSON``.
+"""Start a grading worker in a sandbox: :func:`run_worker`.
 
-This launcher runs in a fresh, single-threaded process, sets up the sandbox,
-loads the trusted part of the worker, and only then lets student code near it
-(:mod:`tfrs_course.grading.worker`).
+A worker runs in a single-threaded process of its own: a child forked by the
+grading process's template (:mod:`tfrs_course.grading.template`, which has
+imported TensorFlow but nothing of the course) or, where that cannot run, a
+fresh interpreter (``python -I -m tfrs_course.grading.sandbox CONFIG_JSON``).
+It sets up the sandbox, loads the trusted part of the worker, and only then
+lets student code near it (:mod:`tfrs_course.grading.worker`).
 
 Always:
 - resource limits: CPU seconds, address space (memory), processes, open files,
@@ -40,8 +43,10 @@ import json
 import os
 import platform
 import resource
+import select
 import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -66,8 +71,8 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # Each worker gets an unprivileged uid of its own, with no login and no files on the
-# system: this base plus the launcher's pid, which no other live process has. So one
-# worker's fork bomb cannot use up another worker's process limit.
+# system: this base plus the pid of the process that builds its sandbox, which no other
+# live process has. So one worker's fork bomb cannot use up another worker's process limit.
 WORKER_UID_BASE = 100_000
 NO_GROUP = 65534
 SANDBOX_NAME = "the kit's own namespace sandbox (pivot_root into a new read-only root)"
@@ -75,7 +80,7 @@ SANDBOX_NAME = "the kit's own namespace sandbox (pivot_root into a new read-only
 
 @dataclass
 class SandboxConfig:
-    """What the launcher needs. Serialised as JSON on its command line.
+    """What a worker needs: sent to the template as JSON, or on the plain launcher's command line.
 
     Attributes:
         hide: folders to cover with an empty, unreadable tmpfs.
@@ -97,7 +102,7 @@ class SandboxConfig:
 
 
 def sandbox_capabilities() -> dict[str, bool]:
-    """Which protections the launcher can apply on this machine, as this user."""
+    """Which protections a worker gets on this machine, as this user."""
     root = os.geteuid() == 0 and sys.platform.startswith("linux")
     return {
         "separate_process": True,
@@ -148,6 +153,28 @@ def die_with_parent() -> None:
     """Ask the kernel to kill this process when its parent dies (a SIGKILLed grader leaves nothing behind)."""
     if sys.platform.startswith("linux"):
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def die_with(pid: int) -> None:
+    """Kill this process when process ``pid`` ends, whichever process is its parent.
+
+    For a grading job forked by multiprocessing's fork server: its parent is that
+    server, which outlives the grader for as long as a job runs. Without pidfds (not
+    Linux) it watches its parent instead, as :func:`die_with_parent` does.
+    """
+    if not hasattr(os, "pidfd_open"):
+        die_with_parent()
+        return
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name=f"die with {pid}", daemon=True).start()
 
 
 def _bind(old: Path, new: Path, read_only: bool = True) -> None:
@@ -295,9 +322,12 @@ def _limit(config: SandboxConfig, isolated: bool) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (config.max_processes, config.max_processes))
 
 
-def main(argv: list[str]) -> None:
-    die_with_parent()
-    config = SandboxConfig(**json.loads(argv[0]))
+def run_worker(config: SandboxConfig) -> None:
+    """Build the sandbox, load the trusted drivers, drop privileges and serve the grader on stdin/stdout.
+
+    What every worker does, in a fresh launcher (:func:`main`) or in a child of the
+    template (:mod:`tfrs_course.grading.template`).
+    """
     isolated = config.isolate and sandbox_capabilities()["unprivileged_user"]
     from tfrs_course.grading import worker
 
@@ -311,6 +341,11 @@ def main(argv: list[str]) -> None:
         _drop_privileges(uid)
     _limit(config, isolated)
     worker.main(trusted)
+
+
+def main(argv: list[str]) -> None:
+    die_with_parent()
+    run_worker(SandboxConfig(**json.loads(argv[0])))
 
 
 def launcher_command(config: SandboxConfig) -> list[str]:
