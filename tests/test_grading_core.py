@@ -9,8 +9,8 @@ import pytest
 from tfrs_course import lessons
 from tfrs_course.grading import boundary
 from tfrs_course.grading.assertions import expect_same
-from tfrs_course.grading.notebook import NotebookError, definitions_only, read_notebook, run_cell
-from tfrs_course.grading.submission import StudentCode, StudentCodeError
+from tfrs_course.grading.program import NotebookError, definitions_only, read_notebook, run_cell
+from tfrs_course.grading.student_code import StudentCode, StudentCodeError
 
 # --- boundary ------------------------------------------------------------------------
 

@@ -222,7 +222,7 @@ def test_worker_runs_unprivileged_without_network_and_without_the_secrets(tmp_pa
         "            'segment': segment, 'writable': writable}\n"
     )
     from tfrs_course.grading.isolated import IsolatedStudentCode
-    from tfrs_course.grading.notebook import AnswerCell, build_program, read_notebook
+    from tfrs_course.grading.program import AnswerCell, build_program, read_notebook
 
     master = layout.lesson(LESSON).master_notebook
     program = build_program(read_notebook(master), read_notebook(master), master)
@@ -395,7 +395,7 @@ def test_feedback_shows_student_text_only_as_code(hostile_class):
 def test_hidden_inputs_never_reach_a_visible_message(hostile_class):
     """A visible test's message can only reflect what visible tests gave the student's code."""
     from tfrs_course.grading.runner import run_tests
-    from tfrs_course.grading.submission import StudentCode
+    from tfrs_course.grading.student_code import StudentCode
 
     submitted, out, _, _ = hostile_class
     notebook = submitted / "leak_hidden_inputs" / LESSON / f"{LESSON}.ipynb"
@@ -545,7 +545,7 @@ def test_grading_works_from_a_copy_of_the_kit_under_tmp(tmp_path):
 def test_code_run_while_cells_are_defined_cannot_replace_a_driver():
     """A decorator in an answer cell reassigns lesson 2's loss driver; the stub must still score nothing."""
     from tfrs_course.grading.isolated import IsolatedStudentCode
-    from tfrs_course.grading.notebook import build_program, read_notebook
+    from tfrs_course.grading.program import build_program, read_notebook
     from tfrs_course.grading.runner import run_tests
 
     lesson = "02_keras_retrieval"

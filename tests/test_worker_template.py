@@ -22,9 +22,9 @@ from tfrs_course import layout
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading import template
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
-from tfrs_course.grading.notebook import AnswerCell, build_program, read_notebook
+from tfrs_course.grading.program import AnswerCell, build_program, read_notebook
 from tfrs_course.grading.sandbox import SandboxConfig, sandbox_capabilities
-from tfrs_course.grading.submission import StudentCodeError
+from tfrs_course.grading.student_code import StudentCodeError
 from tfrs_course.grading.worker import DRIVER_PACKAGE, EXERCISE_HELPERS
 
 pytestmark = [
@@ -177,7 +177,7 @@ def test_a_template_killed_mid_batch_still_grades_the_class(tmp_path):
     from tfrs_course.grading.runner import exercise_points
     from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
 
-    full = {exercise: points["visible"] + points["hidden"] for exercise, points in exercise_points(LESSON).items()}
+    full = {exercise: points.total for exercise, points in exercise_points(LESSON).items()}
     solved = student_copy_with_answers(LESSON, {exercise: solution_source(LESSON, exercise) for exercise in full})
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     for index in range(4):

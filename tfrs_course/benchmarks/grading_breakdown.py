@@ -43,13 +43,13 @@ PARTS = {
     "load": ("grading/isolated.py", "_ensure_loaded"),
     "requests": ("grading/isolated.py", "_request"),
     "reference_load": ("grading/runner.py", "reference_code"),
-    "reference_run": ("grading/submission.py", "run"),
-    "reference_call": ("grading/submission.py", "call"),
+    "reference_run": ("grading/student_code.py", "run"),
+    "reference_call": ("grading/student_code.py", "call"),
     "encode": ("grading/boundary.py", "encode"),
     "decode": ("grading/boundary.py", "decode"),
     "list_tests": ("grading/batch.py", "_lesson_points"),
-    "read_notebook": ("grading/notebook.py", "read_notebook"),
-    "build_program": ("grading/notebook.py", "build_program"),
+    "read_notebook": ("grading/program.py", "read_notebook"),
+    "build_program": ("grading/program.py", "build_program"),
     "run_tests": ("grading/runner.py", "run_tests"),
 }
 # What a worker imports before the student's code runs, timed in fresh interpreters.
@@ -136,7 +136,7 @@ def worker_start(lesson: str, repeats: int = 3) -> dict[str, float]:
     import tfrs_course  # noqa: F401 - legacy Keras before the reference imports TensorFlow
     from tfrs_course.grading import template
     from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
-    from tfrs_course.grading.notebook import build_program, read_notebook
+    from tfrs_course.grading.program import build_program, read_notebook
     from tfrs_course.grading.validation import solved_copy
     from tfrs_course.layout import lesson as lesson_layout
     from tfrs_course.lessons import write_notebook

@@ -9,8 +9,8 @@ from importlib import import_module
 
 _EXPORTS = {
     "Checker": "tfrs_course.grading.check",
-    "StudentCode": "tfrs_course.grading.submission",
-    "StudentCodeError": "tfrs_course.grading.submission",
+    "StudentCode": "tfrs_course.grading.student_code",
+    "StudentCodeError": "tfrs_course.grading.student_code",
     "describe_call": "tfrs_course.grading.assertions",
     "expect_same": "tfrs_course.grading.assertions",
     "graded": "tfrs_course.grading.runner",

@@ -145,7 +145,7 @@ def compare_run(
 @contextlib.contextmanager
 def explained(call: str, hint: Hint | str, internal_name: str = "", name: str = "") -> Iterator[None]:
     """Turn a failure of student code inside the block into the common report format."""
-    from tfrs_course.grading.submission import StudentCodeError
+    from tfrs_course.grading.student_code import StudentCodeError
 
     try:
         yield

@@ -38,7 +38,7 @@ from tfrs_course import __version__, layout
 from tfrs_course.files import write_text_atomically
 from tfrs_course.grading import template
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
-from tfrs_course.grading.notebook import NotebookError, build_program, read_notebook
+from tfrs_course.grading.program import NotebookError, build_program, read_notebook
 from tfrs_course.grading.results import ExercisePoints, LessonGrade, grades_csv, printable
 from tfrs_course.grading.runner import describe_lesson, run_tests
 from tfrs_course.grading.sandbox import sandbox_description

@@ -7,7 +7,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from tfrs_course.grading.submission import StudentCode
+from tfrs_course.grading.student_code import StudentCode
 
 if TYPE_CHECKING:
     from tfrs_course.grading.results import TestResult

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfrs_course.grading import boundary, template
-from tfrs_course.grading.notebook import Program
+from tfrs_course.grading.program import Program
 from tfrs_course.grading.sandbox import SandboxConfig
-from tfrs_course.grading.submission import StudentCodeError
+from tfrs_course.grading.student_code import StudentCodeError
 from tfrs_course.grading.worker import HEADER, write_message
 
 OUTPUT_CAP_BYTES = 64 * 1024
@@ -207,7 +207,7 @@ class IsolatedStudentCode:
     """Student code that runs in a sandboxed worker process.
 
     Args:
-        program: what to run (from :func:`tfrs_course.grading.notebook.build_program`).
+        program: what to run (from :func:`tfrs_course.grading.program.build_program`).
         origin: the submission, for messages.
         limits: time and resource limits.
     """

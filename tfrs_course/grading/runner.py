@@ -21,7 +21,7 @@ import pytest
 from tfrs_course import layout
 from tfrs_course.grading import boundary
 from tfrs_course.grading.results import ExercisePoints, TestResult
-from tfrs_course.grading.submission import StudentCode, StudentCodeError
+from tfrs_course.grading.student_code import StudentCode, StudentCodeError
 
 MARKER = "graded"
 

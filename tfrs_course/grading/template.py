@@ -208,7 +208,7 @@ def imports_tensorflow(setup: str) -> bool:
 def lesson_imports_tensorflow(lesson: str) -> bool:
     """Whether the lesson's setup cell (in its master notebook) imports TensorFlow."""
     from tfrs_course import layout
-    from tfrs_course.grading.notebook import read_notebook, setup_source
+    from tfrs_course.grading.program import read_notebook, setup_source
 
     master = layout.lesson(lesson).master_notebook
     return imports_tensorflow(setup_source(read_notebook(master), master))

@@ -168,7 +168,7 @@ def prepare(lesson: str = "", sources: dict[str, tuple[str, str]] | None = None)
     ``autograder/`` if None.
     """
     import tfrs_course  # noqa: F401 - legacy Keras before student setup imports TensorFlow
-    from tfrs_course.grading import boundary, notebook, submission  # noqa: F401 - loaded while trusted
+    from tfrs_course.grading import boundary, program, student_code  # noqa: F401 - loaded while trusted
 
     drivers = load_trusted_drivers(sources)
     block_exercise_helpers()
@@ -177,8 +177,8 @@ def prepare(lesson: str = "", sources: dict[str, tuple[str, str]] | None = None)
 
 def _handle(code: Any, message: dict, drivers: dict[str, Any]) -> dict:
     from tfrs_course.grading import boundary
-    from tfrs_course.grading.notebook import AnswerCell, Program
-    from tfrs_course.grading.submission import StudentCode, StudentCodeError
+    from tfrs_course.grading.program import AnswerCell, Program
+    from tfrs_course.grading.student_code import StudentCode, StudentCodeError
 
     operation = message["op"]
     if operation == "load":

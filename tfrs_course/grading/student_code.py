@@ -16,7 +16,7 @@ from typing import Any
 
 from tfrs_course.grading import boundary
 from tfrs_course.grading.drivers import is_driver_file
-from tfrs_course.grading.notebook import Program, build_program, read_notebook, run_cell
+from tfrs_course.grading.program import Program, build_program, read_notebook, run_cell
 
 # Set on the module that student code runs in, so tracebacks say where code came from.
 STUDENT_FILE = "<your notebook>"
@@ -55,7 +55,7 @@ class StudentCode:
     def from_program(cls, program: Program, origin: str = "") -> StudentCode:
         """Execute the setup code, then each of the student's cells, in a fresh namespace.
 
-        Cells run by the rule in :mod:`tfrs_course.grading.notebook`. A statement
+        Cells run by the rule in :mod:`tfrs_course.grading.program`. A statement
         that raises is recorded in ``problems`` and the rest still run, so one
         broken cell costs only the exercises that need it.
         """
