@@ -26,7 +26,7 @@ help:
 	@echo "  make test           - lint, then the whole test suite (what .ci/run runs)"
 	@echo "  make test-fast      - the suite without the slow tests (pytest -m 'not slow')"
 	@echo "  make test-browser   - open lesson 1 in headless Chromium and do its first exercise"
-	@echo "  make lint           - ruff over the kit, tests, solutions and lessons"
+	@echo "  make lint           - ruff check over the kit, tests, solutions and lessons; ruff format --check"
 	@echo "Instructors:"
 	@echo "  make lab-instructor - JupyterLab on the whole course, with nbgrader's instructor panels"
 	@echo "  make lessons        - regenerate solutions/*.ipynb and lessons/ from solutions/*/*.py"
@@ -55,8 +55,10 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/tfrs-course demo
 
+# Generated notebooks and student-style answer fixtures are not formatted (see pyproject.toml).
 lint: $(INSTALLED)
 	$(BIN)/ruff check tfrs_course autograder tests solutions lessons
+	$(BIN)/ruff format --check tfrs_course autograder tests solutions
 
 # The offline twin is built once, before the parallel tests would race to build it.
 test: $(INSTALLED) lint

@@ -60,7 +60,10 @@ def executed(tmp_path_factory):
     started = time.perf_counter()
     run = execute_notebook(path)
     print(f"kernel start + setup + 4 checks: {time.perf_counter() - started:.1f} s")
-    named = {cell.metadata.get("nbgrader", {}).get("grade_id") or cell.metadata.get("name"): cell for cell in run.notebook.cells}
+    named = {
+        cell.metadata.get("nbgrader", {}).get("grade_id") or cell.metadata.get("name"): cell
+        for cell in run.notebook.cells
+    }
     return {name: cell for name, cell in named.items() if name}, run
 
 

@@ -145,7 +145,10 @@ def test_a_notebook_downloaded_from_colab_is_graded_unchanged(tmp_path):
     """Colab rewrites metadata and ids and may drop nbgrader's; the grader must not care."""
     notebook = student_copy_with_answers(LESSON, {e: solution_source(LESSON, e) for e in EXERCISES})
     downloaded = json.loads(nbformat.writes(notebook))
-    downloaded["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    downloaded["metadata"] = {
+        "colab": {"provenance": []},
+        "kernelspec": {"name": "python3", "display_name": "Python 3"},
+    }
     for number, cell in enumerate(downloaded["cells"]):
         cell["metadata"] = {"id": f"colab{number:04d}"}
         cell["id"] = f"colab{number:04d}"
@@ -206,9 +209,7 @@ def test_badge_and_colab_cell_follow_the_repository_setting(tmp_path):
     repository = colab_setting.load_repository(setting)
     assert repository == colab_setting.Repository("https://github.com/someone/course", "spring-2027")
     badge = colab_setting.badge_markdown(LESSON, repository)
-    assert (
-        f"colab.research.google.com/github/someone/course/blob/spring-2027/lessons/{LESSON}/{LESSON}.ipynb" in badge
-    )
+    assert f"colab.research.google.com/github/someone/course/blob/spring-2027/lessons/{LESSON}/{LESSON}.ipynb" in badge
     assert "git+https://github.com/someone/course@spring-2027" in colab_setting.colab_cell_source(repository)
 
 
@@ -231,8 +232,12 @@ def test_set_repository_defaults_to_the_origin_remote(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     with pytest.raises(ValueError, match="no git remote named origin"):
         origin_repository(tmp_path)
-    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "git@github.com:someone/course.git"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "remote", "add", "origin", "git@github.com:someone/course.git"], check=True
+    )
     assert origin_repository(tmp_path) == "https://github.com/someone/course"
-    subprocess.run(["git", "-C", str(tmp_path), "remote", "set-url", "origin", "https://example.org/course.git"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "remote", "set-url", "origin", "https://example.org/course.git"], check=True
+    )
     with pytest.raises(ValueError, match="origin remote 'https://example.org/course.git' is not a GitHub repository"):
         origin_repository(tmp_path)

@@ -52,7 +52,6 @@ TIMEOUT = 0.5
 FAST = {"timeout": TIMEOUT, "progress": False, "backoff": 0.01}
 
 
-
 # --- a small, scriptable HTTP server ----------------------------------------------------------
 
 # A response is a function that writes to the handler: status, headers and body.
@@ -237,9 +236,7 @@ def test_progress_bar_is_shown_when_asked(
     assert "user_info.csv" in capsys.readouterr().err
 
 
-def test_progress_false_prints_nothing(
-    server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_progress_false_prints_nothing(server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     server.script("user_info.csv", ok(SMALL))
     fetch_file(SMALL_REMOTE, tmp_path, server.url, **FAST)
     captured = capsys.readouterr()
@@ -249,9 +246,7 @@ def test_progress_false_prints_nothing(
 # --- failures leave nothing behind -------------------------------------------------------------
 
 
-def test_truncated_body_is_a_download_error_and_is_retried(
-    server: FileServer, tmp_path: Path
-) -> None:
+def test_truncated_body_is_a_download_error_and_is_retried(server: FileServer, tmp_path: Path) -> None:
     server.script("user_info.csv", truncated(SMALL, len(SMALL) // 2))
     with pytest.raises(DownloadError) as caught:
         fetch_file(SMALL_REMOTE, tmp_path, server.url, retries=2, **FAST)
@@ -263,9 +258,7 @@ def test_truncated_body_is_a_download_error_and_is_retried(
     assert_nothing_left(tmp_path)
 
 
-def test_one_flipped_byte_is_a_checksum_mismatch_naming_both_hashes(
-    server: FileServer, tmp_path: Path
-) -> None:
+def test_one_flipped_byte_is_a_checksum_mismatch_naming_both_hashes(server: FileServer, tmp_path: Path) -> None:
     corrupted = bytearray(SMALL)
     corrupted[100] ^= 0x01
     server.script("user_info.csv", ok(bytes(corrupted)))
@@ -343,9 +336,7 @@ def test_connection_refused_is_a_download_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
-def test_ctrl_c_during_a_download_leaves_no_partial_file(
-    server: FileServer, tmp_path: Path
-) -> None:
+def test_ctrl_c_during_a_download_leaves_no_partial_file(server: FileServer, tmp_path: Path) -> None:
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals are delivered to the main thread only")
     server.script("user_info.csv", stalled(SMALL, 100, server.release))
@@ -353,9 +344,7 @@ def test_ctrl_c_during_a_download_leaves_no_partial_file(
     # sure Ctrl-C raises KeyboardInterrupt here, as it does in a terminal.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     # A real SIGINT to this thread, while it waits for the stalled body.
-    timer = threading.Timer(
-        0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
-    )
+    timer = threading.Timer(0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -389,9 +378,7 @@ def test_a_corrupted_cached_file_is_not_a_cache_hit(server: FileServer, tmp_path
     assert path == cached and cached.read_bytes() == SMALL
 
 
-def test_a_corrupted_cached_file_is_removed_when_the_download_fails(
-    server: FileServer, tmp_path: Path
-) -> None:
+def test_a_corrupted_cached_file_is_removed_when_the_download_fails(server: FileServer, tmp_path: Path) -> None:
     cache = real_cache_dir(tmp_path)
     cache.mkdir()
     cached = cache / "user_info.csv"
@@ -424,9 +411,7 @@ def test_real_cache_status_reports_each_case(babyshop_dir: Path, tmp_path: Path)
     assert blob_id_of(b"user_no\n") in status_now["users"]
 
 
-def test_real_cache_status_uses_the_default_data_dir(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_real_cache_status_uses_the_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TFRS_COURSE_DATA_DIR", str(tmp_path))
     assert real_cache_status() == dict.fromkeys(REAL_FILES, "missing")
 

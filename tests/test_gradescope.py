@@ -31,7 +31,7 @@ LESSON = "01_baseline_metrics"
 EXERCISES = ("select_top_users", "most_popular_items", "top_k_accuracy")
 WRONG_TOP_USERS = (layout.lesson(LESSON).fixtures / "top_users_no_tie_break.py").read_text()
 # Tries to give itself full marks: overwrite every results.json it can find, claim perfect accuracy.
-HOSTILE_TOP_K = '''
+HOSTILE_TOP_K = """
 import glob
 import json
 
@@ -41,7 +41,7 @@ def top_k_accuracy(true_ids, retrieved_ids, ks):
         with open(path, "w") as stream:
             json.dump({"score": 1000, "tests": []}, stream)
     return {k: 1.0 for k in ks}
-'''
+"""
 
 # https://gradescope-autograders.readthedocs.io/en/latest/specs/#output-format
 TOP_LEVEL_FIELDS = {
@@ -172,7 +172,10 @@ def test_gradescope_bundle_grades_uploads_in_a_simulated_gradescope(tmp_path):
             if test["visibility"] == "after_published":
                 assert test["output"] in {"passed", "failed"}, test  # never a hidden test's message
         # The same rendering as the batch grader's, with the upload's summary added.
-        assert document["tests"] == LessonGrade.read(record_path(tmp_path / "oracle", name, LESSON)).to_gradescope()["tests"]
+        assert (
+            document["tests"]
+            == LessonGrade.read(record_path(tmp_path / "oracle", name, LESSON)).to_gradescope()["tests"]
+        )
         scores[name] = document["score"]
         assert f"{float(expected[name]['total']):g}" == f"{document['score']:g}", (name, document)
         assert document["extra_data"]["max_score"] == float(expected[name]["max_score"])

@@ -272,7 +272,9 @@ def _bad_notebooks(submitted: Path) -> dict[str, str]:
     write_raw("huge", json.dumps(big).encode(), "bytes is larger than the 52,428,800 bytes allowed")
 
     duplicated = nbformat.from_dict(json.loads(nbformat.writes(solved)))
-    answer = next(cell for cell in duplicated.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "top_k_accuracy")
+    answer = next(
+        cell for cell in duplicated.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "top_k_accuracy"
+    )
     duplicated.cells.append(nbformat.from_dict(dict(answer, id="copy")))
     _write(submitted, "duplicated_cell", duplicated)
     expectations["duplicated_cell"] = "appears more than once"
@@ -300,7 +302,12 @@ def _partial_notebooks(submitted: Path) -> dict[str, tuple[dict, str]]:
     cases["deleted_test_cells"] = (FULL, f"Score: **{TOTAL:g} / {TOTAL:g}**")
 
     renamed = student_copy_with_answers(
-        LESSON, _answers(select_top_users=solution_source(LESSON, "select_top_users").replace("def select_top_users", "def top_users"))
+        LESSON,
+        _answers(
+            select_top_users=solution_source(LESSON, "select_top_users").replace(
+                "def select_top_users", "def top_users"
+            )
+        ),
     )
     _write(submitted, "renamed_function", renamed)
     cases["renamed_function"] = ({**FULL, "select_top_users": 0.0}, "Did you rename it")
@@ -403,7 +410,9 @@ def test_hidden_inputs_never_reach_a_visible_message(hostile_class):
     visible_only = run_tests(LESSON, {"alone": lambda: StudentCode.from_notebook(notebook, master)}, hidden=False)
     expected = {r.test: r.message for r in visible_only.results if r.exercise == "top_k_accuracy"}
     record = json.loads((out / "leak_hidden_inputs" / LESSON / "result.json").read_text())
-    shown = {r["test"]: r["message"] for r in record["results"] if r["exercise"] == "top_k_accuracy" and not r["hidden"]}
+    shown = {
+        r["test"]: r["message"] for r in record["results"] if r["exercise"] == "top_k_accuracy" and not r["hidden"]
+    }
     assert expected and all("seen " in message for message in expected.values())
     assert shown == expected
 
@@ -460,7 +469,9 @@ def _unbreakable_class(submitted: Path) -> dict[str, str]:
         "lone_surrogate": "MESSAGE = 'half of a pair: \ud800'\nraise ValueError(MESSAGE)\n",
     }.items():
         parsed = json.loads(json.dumps(solved))
-        answer = next(c for c in parsed["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "top_k_accuracy")
+        answer = next(
+            c for c in parsed["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "top_k_accuracy"
+        )
         answer["source"] = code + solution_source(LESSON, "top_k_accuracy")
         write(name, json.dumps(parsed).encode(), "")  # ensure_ascii: the surrogate travels as \ud800
     write(b"caf\xe9_latin1_name", json.dumps(solved).encode(), "")

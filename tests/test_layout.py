@@ -26,7 +26,9 @@ def test_every_lesson_has_its_three_folders():
 def test_a_missing_piece_is_named(tmp_path):
     course = layout.course(tmp_path)
     for folder in ("solutions", "lessons", "autograder"):
-        shutil.copytree(layout.course().root / folder / "01_baseline_metrics", tmp_path / folder / "01_baseline_metrics")
+        shutil.copytree(
+            layout.course().root / folder / "01_baseline_metrics", tmp_path / folder / "01_baseline_metrics"
+        )
     assert _problems(course) == []
     (tmp_path / "solutions" / "07_new_lesson").mkdir()
     (tmp_path / "solutions" / "07_new_lesson" / "07_new_lesson.py").write_text("# %% [markdown]\n# New\n")

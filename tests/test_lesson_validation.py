@@ -37,11 +37,7 @@ def _marks(lesson: str) -> list[pytest.MarkDecorator]:
 
 
 BY_LESSON = [pytest.param(lesson, marks=_marks(lesson)) for lesson in LESSONS]
-CASES = [
-    pytest.param(lesson, name, marks=_marks(lesson))
-    for lesson in LESSONS
-    for name in sorted(MISTAKES[lesson])
-]
+CASES = [pytest.param(lesson, name, marks=_marks(lesson)) for lesson in LESSONS for name in sorted(MISTAKES[lesson])]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_make_help_lists_every_target():
 def test_make_lab_runs_as_root_only_with_allow_root_and_hides_nbgrader():
     student = _make("-n", "lab")
     assert ("--allow-root" in student) == (os.geteuid() == 0), student
-    assert f"JUPYTER_CONFIG_PATH=\"{STUDENT_CONFIG}" in student, student
+    assert f'JUPYTER_CONFIG_PATH="{STUDENT_CONFIG}' in student, student
     instructor = _make("-n", "lab-instructor")
     assert "JUPYTER_CONFIG_PATH" not in instructor and ("--allow-root" in instructor) == (os.geteuid() == 0)
 

@@ -147,10 +147,7 @@ def test_a_csv_row_holds_exercise_scores_total_maximum_and_the_errors_first_line
         "other_lessons_exercise": "", "total": "1.5", "max_score": "5.5", "error": "",
     }  # fmt: skip
     failed = _grade(results=[], error="/class/ada/lesson.ipynb: not valid notebook JSON\nline 1")
-    assert (
-        failed.to_csv_row(["ranking"])["error"]
-        == "/class/ada/lesson.ipynb: not valid notebook JSON"
-    )
+    assert failed.to_csv_row(["ranking"])["error"] == "/class/ada/lesson.ipynb: not valid notebook JSON"
     assert (failed.to_csv_row([])["total"], failed.to_csv_row([])["max_score"]) == ("0", "5.5")
 
 
@@ -183,8 +180,7 @@ def test_feedback_shows_what_the_student_controls_as_code():
     feedback = grade.to_feedback_markdown()
     assert "Student: ``x` <b>y</b>``" in feedback
     assert (
-        "Your notebook could not be graded, so every exercise scores 0:\n\n````\nbad ```notebook```\n````"
-        in feedback
+        "Your notebook could not be graded, so every exercise scores 0:\n\n````\nbad ```notebook```\n````" in feedback
     )
     assert "Score: **0 / 5.5**" in feedback and "## accuracy: 0 / 3" in feedback
 
@@ -201,8 +197,7 @@ def test_gradescope_results_show_hidden_tests_by_result_only_and_sum_to_the_scor
     assert tests["ranking: test_hidden_rows"]["output"] == "failed"
     assert tests["ranking: test_small"]["output"] == "passed"
     assert (
-        document["output"]
-        == "While your cells were being defined, this went wrong: cell accuracy: line 1: SyntaxError"
+        document["output"] == "While your cells were being defined, this went wrong: cell accuracy: line 1: SyntaxError"
     )
     ungraded = _grade(results=[], error="nb: no such notebook").to_gradescope()
     assert ungraded == {
@@ -230,25 +225,15 @@ def test_a_saved_record_that_cannot_be_read_is_graded_again(tmp_path):
     """Resume trusts a record only if it reads into a grade; otherwise the submission would lose its row."""
     from tfrs_course.grading.batch import grade_folder, record_path
 
-    (tmp_path / "submitted" / "ada" / LESSON).mkdir(
-        parents=True
-    )  # handed in no notebook: no student code runs
+    (tmp_path / "submitted" / "ada" / LESSON).mkdir(parents=True)  # handed in no notebook: no student code runs
     out = tmp_path / "graded"
-    assert "Graded 1 notebook(s), reused 0" in grade_folder(
-        tmp_path / "submitted", out, progress=False
-    )
-    assert "Graded 0 notebook(s), reused 1" in grade_folder(
-        tmp_path / "submitted", out, progress=False
-    )
+    assert "Graded 1 notebook(s), reused 0" in grade_folder(tmp_path / "submitted", out, progress=False)
+    assert "Graded 0 notebook(s), reused 1" in grade_folder(tmp_path / "submitted", out, progress=False)
     path = record_path(out, "ada", LESSON)
     record = json.loads(path.read_text())
     del record["exercises"]  # still the same notebook and tests, but no longer a grade
     path.write_text(json.dumps(record))
-    assert "Graded 1 notebook(s), reused 0" in grade_folder(
-        tmp_path / "submitted", out, progress=False
-    )
+    assert "Graded 1 notebook(s), reused 0" in grade_folder(tmp_path / "submitted", out, progress=False)
     rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_text())))
-    assert [(row["student_id"], row["total"], row["max_score"]) for row in rows] == [
-        ("ada", "0", "8")
-    ]
+    assert [(row["student_id"], row["total"], row["max_score"]) for row in rows] == [("ada", "0", "8")]
     assert LessonGrade.read(path).error.endswith("no such notebook")

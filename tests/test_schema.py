@@ -38,7 +38,6 @@ VALID_ROWS = {
 }
 
 
-
 def write_csv(folder: Path, table: str, lines: list[str], header: str | None = None) -> Path:
     path = folder / FILE_NAMES[table]
     text = "\n".join([HEADERS[table] if header is None else header, *lines]) + "\n"
@@ -142,9 +141,7 @@ def test_header_only_file_gives_an_empty_table(tmp_path: Path) -> None:
 
 
 def test_columns_in_another_order_are_accepted_and_reordered(tmp_path: Path) -> None:
-    path = write_csv(
-        tmp_path, "users", ["sweden,11,479.2,-0.2"], header="country,user_no,aov,avg_markdown"
-    )
+    path = write_csv(tmp_path, "users", ["sweden,11,479.2,-0.2"], header="country,user_no,aov,avg_markdown")
     users = read_table(path, "users")
     assert list(users.columns) == SCHEMAS["users"].column_names
     assert users.loc[0, "user_no"] == "11"

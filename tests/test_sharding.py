@@ -84,7 +84,9 @@ def _class_of_students(submitted: Path) -> None:
 def _run_all(commands: list[tuple[list[str], dict]]) -> None:
     """Start every command at once, as a scheduler starts its tasks, and wait for all of them."""
     running = [
-        subprocess.Popen(command, env={**os.environ, **extra}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            command, env={**os.environ, **extra}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for command, extra in commands
     ]
     for process, (command, _) in zip(running, commands, strict=True):
@@ -129,5 +131,7 @@ def test_sharded_runs_under_slurm_and_kubernetes_merge_to_the_unsharded_grades(t
         pods.append(([TFRS_COURSE, *args], {"JOB_COMPLETION_INDEX": str(index), SHARD_COUNT_VARIABLE: "3"}))
     _run_all(pods)
     merged = tmp_path / "class" / "graded"
-    _run_all([([TFRS_COURSE, "grade-merge", *map(str, sorted(merged.glob("part-*"))), "--out", str(merged / "all")], {})])
+    _run_all(
+        [([TFRS_COURSE, "grade-merge", *map(str, sorted(merged.glob("part-*"))), "--out", str(merged / "all")], {})]
+    )
     assert (merged / "all" / "grades.csv").read_text() == expected

@@ -122,18 +122,14 @@ def test_item_table_matches_the_real_catalogue(default_twin, real_items):
     twin_genders = items["gender_description"].value_counts(normalize=True)
     real_genders = real_items["gender_description"].value_counts(normalize=True)
     for gender in schema.GENDERS:
-        assert twin_genders[gender] == pytest.approx(
-            real_genders[gender], abs=GENDER_SHARE_TOLERANCE
-        )
+        assert twin_genders[gender] == pytest.approx(real_genders[gender], abs=GENDER_SHARE_TOLERANCE)
 
     assert items["brand"].nunique() == real_items["brand"].nunique()
     assert items["product_group"].nunique() == real_items["product_group"].nunique()
     twin_brands = items["brand"].value_counts(normalize=True).to_numpy()
     real_brands = real_items["brand"].value_counts(normalize=True).to_numpy()
     for top in (10, 100):
-        assert twin_brands[:top].sum() == pytest.approx(
-            real_brands[:top].sum(), abs=TOP_BRANDS_SHARE_TOLERANCE
-        )
+        assert twin_brands[:top].sum() == pytest.approx(real_brands[:top].sum(), abs=TOP_BRANDS_SHARE_TOLERANCE)
     assert items["min_age"].isna().mean() == pytest.approx(
         real_items["min_age"].isna().mean(), abs=AGE_MISSING_TOLERANCE
     )
@@ -151,21 +147,15 @@ def test_per_user_behaviour_matches_the_readme(default_twin):
     )
     counts = per_user["items"]
     assert counts.min() == REAL_ITEMS_PER_USER["min"] and counts.max() == REAL_ITEMS_PER_USER["max"]
-    assert counts.mean() == pytest.approx(
-        REAL_ITEMS_PER_USER["mean"], abs=ITEMS_PER_USER_MEAN_TOLERANCE
-    )
-    assert counts.std() == pytest.approx(
-        REAL_ITEMS_PER_USER["std"], abs=ITEMS_PER_USER_STD_TOLERANCE
-    )
+    assert counts.mean() == pytest.approx(REAL_ITEMS_PER_USER["mean"], abs=ITEMS_PER_USER_MEAN_TOLERANCE)
+    assert counts.std() == pytest.approx(REAL_ITEMS_PER_USER["std"], abs=ITEMS_PER_USER_STD_TOLERANCE)
     assert abs(counts.median() - REAL_ITEMS_PER_USER["median"]) <= ITEMS_PER_USER_MEDIAN_TOLERANCE
     for column, real in (
         ("genders", REAL_GENDERS_PER_USER),
         ("brands", REAL_BRANDS_PER_USER),
         ("groups", REAL_GROUPS_PER_USER),
     ):
-        assert per_user[column].mean() == pytest.approx(real, rel=DISTINCT_PER_USER_TOLERANCE), (
-            column
-        )
+        assert per_user[column].mean() == pytest.approx(real, rel=DISTINCT_PER_USER_TOLERANCE), column
 
     train_share = len(default_twin["train"]) / len(pairs)
     assert train_share == pytest.approx(REAL_TRAIN_SHARE, abs=TRAIN_SHARE_TOLERANCE)
@@ -191,9 +181,7 @@ def test_months_show_trend_and_seasons(default_twin):
     assert months.between(1, 11).all()
     monthly = months.value_counts(normalize=True).sort_index()
     assert monthly[11] > 2 * monthly[1]  # activity grows towards the end of the year
-    swimwear = pairs.loc[
-        pairs["product_group"] == "swimwear and coverups", "first_interaction_month"
-    ]
+    swimwear = pairs.loc[pairs["product_group"] == "swimwear and coverups", "first_interaction_month"]
     coats = pairs.loc[pairs["product_group"] == "coats and jackets", "first_interaction_month"]
     summer = [6, 7, 8]
     assert swimwear.isin(summer).mean() > 2 * coats.isin(summer).mean()
@@ -202,16 +190,12 @@ def test_months_show_trend_and_seasons(default_twin):
 def test_user_info_matches_the_real_one(default_twin):
     users = default_twin["users"]
     n_interacting = pd.concat([default_twin["train"], default_twin["test"]])["user_no"].nunique()
-    assert len(users) / n_interacting == pytest.approx(
-        REAL_INFO_USER_SHARE, abs=INFO_USER_SHARE_TOLERANCE
-    )
+    assert len(users) / n_interacting == pytest.approx(REAL_INFO_USER_SHARE, abs=INFO_USER_SHARE_TOLERANCE)
     assert (users["country"] == "sweden").all()
     assert users["aov"].mean() == pytest.approx(REAL_AOV_MEAN, rel=AOV_RELATIVE_TOLERANCE)
     assert users["aov"].median() == pytest.approx(REAL_AOV_MEDIAN, rel=AOV_RELATIVE_TOLERANCE)
     assert users["avg_markdown"].between(REAL_MARKDOWN_MIN, 0.0).all()
-    assert users["avg_markdown"].mean() == pytest.approx(
-        REAL_MARKDOWN_MEAN, abs=MARKDOWN_MEAN_TOLERANCE
-    )
+    assert users["avg_markdown"].mean() == pytest.approx(REAL_MARKDOWN_MEAN, abs=MARKDOWN_MEAN_TOLERANCE)
 
 
 # --- determinism and files ------------------------------------------------------
@@ -335,9 +319,7 @@ def content_top_k_accuracy(train: pd.DataFrame, test: pd.DataFrame, items: pd.Da
     def bucket(frame):
         return frame.assign(
             brand=frame["brand"].where(frame["brand"].isin(top_brands), "other"),
-            product_group=frame["product_group"].where(
-                frame["product_group"].isin(top_groups), "other"
-            ),
+            product_group=frame["product_group"].where(frame["product_group"].isin(top_groups), "other"),
         )
 
     vocabularies = {
@@ -360,9 +342,7 @@ def content_top_k_accuracy(train: pd.DataFrame, test: pd.DataFrame, items: pd.Da
         rows_user, rows_item = test_user[start : start + 256], test_item[start : start + 256]
         scores = user_vectors[rows_user] @ item_vectors.T
         true_scores = scores[np.arange(len(rows_user)), rows_item][:, None]
-        ahead = (scores > true_scores) | (
-            (scores == true_scores) & (positions < rows_item[:, None])
-        )
+        ahead = (scores > true_scores) | ((scores == true_scores) & (positions < rows_item[:, None]))
         hits += int((ahead.sum(axis=1) < TOP_K).sum())
     return hits / len(test)
 

@@ -134,7 +134,9 @@ def test_two_submissions_from_one_template_get_separate_sandboxes():
 )
 def test_a_worker_that_dies_or_hangs_gets_its_death_message(call, words):
     call_seconds = 4 if call[0] == "hang" else 120
-    limits = Limits(call_seconds=call_seconds, exercise_seconds=300, load_seconds=120, sandbox=SandboxConfig(cpu_seconds=2))
+    limits = Limits(
+        call_seconds=call_seconds, exercise_seconds=300, load_seconds=120, sandbox=SandboxConfig(cpu_seconds=2)
+    )
     code = _code(limits)
     try:
         assert code.call("slow", 1, 0) == 2  # loaded, in a forked worker

@@ -200,9 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     repository.add_argument("--branch", help="the branch Colab opens (default: keep the current one)")
     repository.set_defaults(handler=_lessons_set_repository)
 
-    grade = commands.add_parser(
-        "grade", help="grade SUBMITTED/<student>/<lesson>/<notebook>.ipynb into OUT"
-    )
+    grade = commands.add_parser("grade", help="grade SUBMITTED/<student>/<lesson>/<notebook>.ipynb into OUT")
     grade.add_argument("submitted", type=Path, help="folder of submissions, in nbgrader's layout")
     grade.add_argument("--out", type=Path, required=True, help="where grades.csv and feedback go")
     grade.add_argument("--lesson", action="append", help="grade only this lesson (repeatable)")

@@ -71,7 +71,7 @@ def load_repository(path: Path = SETTING_FILE) -> Repository:
 
 def save_repository(repository: Repository, path: Path = SETTING_FILE) -> None:
     path.write_text(
-        "# Where this course is published on GitHub: the lessons' \"Open in Colab\" badges and\n"
+        '# Where this course is published on GitHub: the lessons\' "Open in Colab" badges and\n'
         "# their Colab set-up cell point here. Empty means not published yet.\n"
         "# Change it with `tfrs-course lessons set-repository [URL]`, which also rebuilds the lessons.\n"
         f'url = "{repository.url}"\n'

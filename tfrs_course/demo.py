@@ -45,7 +45,9 @@ def main(lessons: list[str] | None = None) -> int:
         held, total = course_claims.summary(course_claims.claims_in(run.notebook))
         checked += total
         false_claims += [(lesson, statement) for statement in course_claims.failed_claims(run.notebook)]
-        print(f"  done in {run.seconds:.1f} s, {held} of {total} claims held (executed copy: {runs_dir / lesson}.ipynb)")
+        print(
+            f"  done in {run.seconds:.1f} s, {held} of {total} claims held (executed copy: {runs_dir / lesson}.ipynb)"
+        )
     print()
     print("Lesson run times:")
     for lesson, seconds in timings:

@@ -105,7 +105,9 @@ def _stage_project(lesson: str, staging: Path) -> None:
         if path.is_file():
             shutil.copy(path, staged.autograder_dir / path.name)
     # The lesson's tests and drivers (its wrong answers are for the course's own validation).
-    shutil.copytree(source.autograder_dir, target.autograder_dir, ignore=shutil.ignore_patterns("__pycache__", "mistakes"))
+    shutil.copytree(
+        source.autograder_dir, target.autograder_dir, ignore=shutil.ignore_patterns("__pycache__", "mistakes")
+    )
     for other in required_lessons(lesson)[1:]:
         staged.lesson(other).autograder_dir.mkdir()
         shutil.copy(course.lesson(other).drivers, staged.lesson(other).drivers)
@@ -195,7 +197,9 @@ def grade_upload(root: str | Path) -> dict:
     lesson = json.loads((root / "source" / "bundle.json").read_text())["lesson"]
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    notebooks = sorted(path for path in (root / "submission").rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts)
+    notebooks = sorted(
+        path for path in (root / "submission").rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts
+    )
     named = [path for path in notebooks if path.name == f"{lesson}.ipynb"]
     chosen = notebooks[0] if len(notebooks) == 1 else (named[0] if len(named) == 1 else None)
     if chosen is None:

@@ -316,9 +316,7 @@ def set_repository(url: str | None = None, branch: str | None = None) -> Reposit
         The new setting.
     """
     current = load_repository()
-    repository = Repository(
-        url=github_https_url(url) if url else origin_repository(), branch=branch or current.branch
-    )
+    repository = Repository(url=github_https_url(url) if url else origin_repository(), branch=branch or current.branch)
     save_repository(repository)
     build()
     return repository

@@ -14,7 +14,6 @@ from tfrs_course.grading.assertions import Hint, compare_call
 DIFFICULTY = {"select_top_users": 1, "most_popular_items": 1, "top_k_accuracy": 2}
 
 
-
 def _interactions(user_ids, item_ids):
     return pd.DataFrame({"user_no": list(user_ids), "item_no": list(item_ids)})
 

@@ -81,7 +81,9 @@ def id_tower(vocabulary: Sequence[str], table: np.ndarray):
     import tensorflow as tf
 
     embedding = tf.keras.layers.Embedding(len(vocabulary) + 1, table.shape[1])
-    tower = tf.keras.Sequential([tf.keras.layers.StringLookup(vocabulary=list(vocabulary), num_oov_indices=1), embedding])
+    tower = tf.keras.Sequential(
+        [tf.keras.layers.StringLookup(vocabulary=list(vocabulary), num_oov_indices=1), embedding]
+    )
     tower(tf.constant([vocabulary[0]]))
     embedding.set_weights([np.asarray(table, dtype=np.float32)])
     return tower

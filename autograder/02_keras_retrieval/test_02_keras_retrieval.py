@@ -20,7 +20,6 @@ drivers = load("02_keras_retrieval")
 DIFFICULTY = {"in_batch_softmax_loss": 2, "logq_in_batch_loss": 2, "TwoTowerModel": 3, "factorized_top_k_accuracy": 2}
 
 
-
 def _embeddings(seed, rows, dim, scale=1.0):
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(rows, dim)) * scale).astype(np.float32)
@@ -232,7 +231,13 @@ def _check_training(student, reference, towers, batches, learning_rate):
     )
     expected = reference.run(drivers.train_two_tower, towers, batches, learning_rate)
     got = student_run(
-        student, drivers.train_two_tower, towers, batches, learning_rate, call=call, name="TwoTowerModel",
+        student,
+        drivers.train_two_tower,
+        towers,
+        batches,
+        learning_rate,
+        call=call,
+        name="TwoTowerModel",
         hint=MODEL_HINT,
     )
     expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=_model_hint(got, towers))
@@ -274,10 +279,7 @@ def test_several_steps_with_unknown_ids_match_the_reference(student, reference):
     towers = _towers(2, USERS, ITEMS, 4)
     rng = np.random.default_rng(9)
     users, items = USERS + ["unknown-user"], ITEMS + ["unknown-item"]
-    batches = [
-        {"user_no": rng.choice(users, 6).tolist(), "item_no": rng.choice(items, 6).tolist()}
-        for _ in range(3)
-    ]
+    batches = [{"user_no": rng.choice(users, 6).tolist(), "item_no": rng.choice(items, 6).tolist()} for _ in range(3)]
     _check_training(student, reference, towers, batches, 0.1)
 
 
@@ -295,9 +297,7 @@ def _tfrs_top_k(queries, positives, candidates, ks):
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
 
-    metric = tfrs.metrics.FactorizedTopK(
-        candidates=tf.data.Dataset.from_tensor_slices(candidates).batch(16), ks=ks
-    )
+    metric = tfrs.metrics.FactorizedTopK(candidates=tf.data.Dataset.from_tensor_slices(candidates).batch(16), ks=ks)
     metric.update_state(tf.constant(queries), tf.constant(positives))
     return {k: float(value) for k, value in zip(ks, metric.result(), strict=True)}
 

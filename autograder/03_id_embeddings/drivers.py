@@ -40,7 +40,11 @@ def tower_table(lookup: Callable[[str], Any], values: Sequence[str], dim: int) -
     embeddings = _layers_of(tower, tf.keras.layers.Embedding)
     if not embeddings:
         return {"embedding_layers": 0, "rows": 0, "dim": 0}
-    return {"embedding_layers": len(embeddings), "rows": int(embeddings[0].input_dim), "dim": int(embeddings[0].output_dim)}
+    return {
+        "embedding_layers": len(embeddings),
+        "rows": int(embeddings[0].input_dim),
+        "dim": int(embeddings[0].output_dim),
+    }
 
 
 def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int, queries: Sequence[str]) -> dict:
@@ -116,7 +120,9 @@ def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dic
     model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate), run_eagerly=True)
     dataset = None
     for batch in batches:
-        step = tf.data.Dataset.from_tensors({"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])})
+        step = tf.data.Dataset.from_tensors(
+            {"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])}
+        )
         dataset = step if dataset is None else dataset.concatenate(step)
     model.fit(dataset, epochs=1, verbose=0)
     return {

@@ -32,7 +32,6 @@ DIFFICULTY = {"make_id_tower": 1, "IdModel": 1, "recommend": 2}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
-
 def _check_table(student, reference, values, dim):
     call = f"make_id_tower({len(values)} ids, {dim}): the embedding table"
     compare_run(student, reference, drivers.tower_table, values, dim, call=call, name="make_id_tower", hint=TABLE_HINT)

@@ -52,7 +52,9 @@ def frozen_tower_lookups(lookup, ids: list[str], values: np.ndarray, queries: li
     """
     import tensorflow as tf
 
-    vectors = pd.DataFrame(values, index=pd.Index(ids, name="item_no"), columns=[f"f{i}" for i in range(values.shape[1])])
+    vectors = pd.DataFrame(
+        values, index=pd.Index(ids, name="item_no"), columns=[f"f{i}" for i in range(values.shape[1])]
+    )
     tower = lookup("frozen_tower")(vectors)
     return np.asarray(tower(tf.constant(queries, dtype=tf.string)), dtype=np.float32)
 

@@ -18,7 +18,6 @@ drivers = load("04_content_based")
 DIFFICULTY = {"content_vectors": 2, "user_vectors": 1, "frozen_tower": 2, "top_k_through_index": 1}
 
 
-
 def _items(rows):
     """A small items table from (item_no, gender, brand, product_group) tuples."""
     frame = pd.DataFrame(rows, columns=["item_no", "gender_description", "brand", "product_group"])
@@ -65,7 +64,9 @@ SIDE_EFFECTS_HINT = Hint(
 
 @graded("content_vectors", points=1)
 def test_content_vectors_small_table(student, reference):
-    compare_call(student, reference, "content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES, hint=VECTORS_HINT, check_index=True)
+    compare_call(
+        student, reference, "content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES, hint=VECTORS_HINT, check_index=True
+    )
 
 
 @graded("content_vectors", points=1)
@@ -113,7 +114,15 @@ def _item_vectors(reference, items, vocabularies):
 @graded("user_vectors", points=1)
 def test_user_vectors_small_example(student, reference):
     interactions = pd.DataFrame({"user_no": ["u2", "u1", "u2", "u2"], "item_no": ["i1", "i2", "i4", "i3"]})
-    compare_call(student, reference, "user_vectors", interactions, _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES), hint=MEAN_HINT, check_index=True)
+    compare_call(
+        student,
+        reference,
+        "user_vectors",
+        interactions,
+        _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES),
+        hint=MEAN_HINT,
+        check_index=True,
+    )
 
 
 @graded("user_vectors", points=0.5, hidden=True)
@@ -123,13 +132,25 @@ def test_user_vectors_text_order_of_users(student, reference):
         "user_no": ["9", "10", "-3", "10", "9", "-3", "-3"],
         "item_no": ["i1", "i2", "i3", "i4", "i2", "i1", "i4"],
     })  # fmt: skip
-    compare_call(student, reference, "user_vectors", interactions, _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES), hint=MEAN_HINT, check_index=True)
+    compare_call(
+        student,
+        reference,
+        "user_vectors",
+        interactions,
+        _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES),
+        hint=MEAN_HINT,
+        check_index=True,
+    )
 
 
 @graded("user_vectors", points=0.5, hidden=True)
 def test_user_vectors_random_histories(student, reference):
     items = _random_items(5, 60)
-    vectors = _item_vectors(reference, items, {"gender_description": ["girls", "boys"], "brand": ["brand 1"], "product_group": ["group 2", "group 4"]})
+    vectors = _item_vectors(
+        reference,
+        items,
+        {"gender_description": ["girls", "boys"], "brand": ["brand 1"], "product_group": ["group 2", "group 4"]},
+    )
     rng = np.random.default_rng(6)
     interactions = pd.DataFrame({
         "user_no": rng.choice(["a", "b", "c", "d", "e"], 80),
@@ -166,7 +187,12 @@ def test_frozen_tower_looks_up_known_ids(student, reference):
 @graded("frozen_tower", points=1)
 def test_frozen_tower_does_not_train(student, reference):
     compare_run(
-        student, reference, drivers.frozen_tower_after_training, TOWER_IDS, TOWER_VALUES, name="frozen_tower",
+        student,
+        reference,
+        drivers.frozen_tower_after_training,
+        TOWER_IDS,
+        TOWER_VALUES,
+        name="frozen_tower",
         call=f"frozen_tower(vectors of ids {TOWER_IDS}): its trainable weights, and its vectors after a training step",
         hint=FROZEN_HINT,
     )
@@ -188,8 +214,15 @@ def test_frozen_tower_wide_random_vectors(student, reference):
     values = rng.random((30, 17)).astype(np.float32)
     queries = [ids[29], ids[0], "missing", *ids[10:15]]
     compare_run(
-        student, reference, drivers.frozen_tower_lookups, ids, values, queries, name="frozen_tower",
-        call=f"frozen_tower(vectors of 30 ids, 17 columns) called on {queries}", hint=ZERO_ROW_HINT,
+        student,
+        reference,
+        drivers.frozen_tower_lookups,
+        ids,
+        values,
+        queries,
+        name="frozen_tower",
+        call=f"frozen_tower(vectors of 30 ids, 17 columns) called on {queries}",
+        hint=ZERO_ROW_HINT,
     )
 
 

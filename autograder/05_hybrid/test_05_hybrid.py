@@ -51,7 +51,6 @@ DIFFICULTY = {"ItemTower": 3, "HybridModel": 1}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
-
 def _random_vocabularies_and_rows(seed, n_rows):
     rng = np.random.default_rng(seed)
     vocabularies = {

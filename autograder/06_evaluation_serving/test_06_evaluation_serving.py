@@ -17,7 +17,6 @@ drivers = load("06_evaluation_serving")
 DIFFICULTY = {"exclude_seen": 1, "split_by_month": 1, "blocked_top_k": 3, "recall_at_k": 1}
 
 
-
 # --- exclude_seen ------------------------------------------------------------------
 
 EXCLUDE_HINT = Hint(

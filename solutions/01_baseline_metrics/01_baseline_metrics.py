@@ -87,6 +87,7 @@ items_per_user.describe().round(2)
 # order (`"-3" < "10" < "9"`, as Python compares strings), not as numbers and
 # not in the order the users happen to appear.
 
+
 # %% tags=["answer:select_top_users"]
 def select_top_users(train: pd.DataFrame, n: int) -> list[str]:
     """Return the ids of the n users with the most rows in `train`.
@@ -126,6 +127,7 @@ print(f"Kept {len(top_users):,} users: {len(train_top):,} train rows, {len(test_
 # The simplest recommender ignores who is asking: it shows everyone the items
 # that most people interacted with. Count each item's rows in the training data
 # of the kept users and take the top k. Break ties by item id, ascending.
+
 
 # %% tags=["answer:most_popular_items"]
 def most_popular_items(train: pd.DataFrame, k: int) -> list[str]:
@@ -174,6 +176,7 @@ data.items.set_index("item_no").loc[popular[:5], ["brand", "product_group", "gen
 # the first k columns matched. TFRS's `FactorizedTopK` metric does the same when
 # it is given the candidates' ids; without ids it compares scores instead, and
 # lesson 2 shows where the two disagree.
+
 
 # %% tags=["answer:top_k_accuracy"]
 def top_k_accuracy(true_ids: np.ndarray, retrieved_ids: np.ndarray, ks: list[int]) -> dict[int, float]:
@@ -286,6 +289,11 @@ from tfrs_course.records import save_results
 
 save_results(
     "01_baseline_metrics",
-    {"Most popular 100 items": {"test": baseline, "candidates": "one list for everyone: the 100 most popular train items"}},
+    {
+        "Most popular 100 items": {
+            "test": baseline,
+            "candidates": "one list for everyone: the 100 most popular train items",
+        }
+    },
     data_note=str(data),
 )

@@ -93,6 +93,7 @@ print(f"{len(train_top):,} train rows, {len(test_top):,} test rows, {len(candida
 # score means "recommend". Training moves the vectors so that pairs seen in the
 # data score higher than other pairs.
 
+
 # %%
 def id_tower(vocabulary):
     """StringLookup then Embedding; the extra row is for unknown ids."""
@@ -131,6 +132,7 @@ print(user_tower(some_users).shape)  # 3 users, one vector each
 # right `from_logits` and `reduction`; a hand-written softmax overflows for large
 # scores.
 
+
 # %% tags=["answer:in_batch_softmax_loss"]
 def in_batch_softmax_loss(query_embeddings, candidate_embeddings):
     """Return the summed in-batch softmax loss, as `tfrs.tasks.Retrieval` computes it.
@@ -147,9 +149,7 @@ def in_batch_softmax_loss(query_embeddings, candidate_embeddings):
     ### BEGIN SOLUTION
     scores = tf.linalg.matmul(query_embeddings, candidate_embeddings, transpose_b=True)
     labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
-    cross_entropy = tf.keras.losses.CategoricalCrossentropy(
-        from_logits=True, reduction=tf.keras.losses.Reduction.SUM
-    )
+    cross_entropy = tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.SUM)
     return cross_entropy(labels, scores)
     ### END SOLUTION
 
@@ -186,6 +186,7 @@ print(f"ours {ours:,.3f}  TFRS {theirs:,.3f}  B * log(B) {len(batch) * np.log(le
 #
 # The loss function is passed in rather than called by name, so the model works
 # with any loss of the same shape (ours, or TFRS's).
+
 
 # %% tags=["answer:TwoTowerModel"]
 class TwoTowerModel(tf.keras.Model):
@@ -243,6 +244,7 @@ class TwoTowerModel(tf.keras.Model):
 # The settings of the original study: Adagrad with learning rate 0.1, batches of
 # 4,096 rows shuffled in a buffer of 1,000, three passes over the data. The
 # shuffle has its own seed, so a rerun sees the batches in the same order.
+
 
 # %%
 def as_dataset(frame):
@@ -305,6 +307,7 @@ claim(
 # The true item need not be among the candidates: an item first seen in test has
 # only the out-of-vocabulary vector, and it is scored with that vector.
 
+
 # %% tags=["answer:factorized_top_k_accuracy"]
 def factorized_top_k_accuracy(query_embeddings, true_candidate_embeddings, candidate_embeddings, ks):
     """Return, for each k, the share of rows whose true candidate ranks in the top k.
@@ -346,6 +349,7 @@ def factorized_top_k_accuracy(query_embeddings, true_candidate_embeddings, candi
 # Embed every candidate once, then every test row's user and true item. Your
 # function gives the training-time number.
 
+
 # %%
 def embed(tower, ids):
     return tower(tf.constant(np.asarray(ids))).numpy()
@@ -362,7 +366,9 @@ pd.Series(training_metric, name="FactorizedTopK (training-time metric), test").r
 
 # %%
 sample = slice(0, 300)
-metric = tfrs.metrics.FactorizedTopK(candidates=tf.data.Dataset.from_tensor_slices(candidate_vectors).batch(1024), ks=KS)
+metric = tfrs.metrics.FactorizedTopK(
+    candidates=tf.data.Dataset.from_tensor_slices(candidate_vectors).batch(1024), ks=KS
+)
 metric.update_state(tf.constant(test_queries[sample]), tf.constant(test_positives[sample]))
 comparison = pd.DataFrame(
     {
@@ -406,8 +412,10 @@ toy = pd.DataFrame(
             factorized_top_k_accuracy(toy_query, toy_candidates[[1]], toy_candidates, [1])[1],
             factorized_top_k_accuracy(toy_query, outsider, toy_candidates, [1])[1],
         ],
-        "the list, top-1": [top_k_accuracy(np.array(["b"]), toy_list, [1])[1],
-                            top_k_accuracy(np.array(["z"]), toy_list, [1])[1]],  # fmt: skip
+        "the list, top-1": [
+            top_k_accuracy(np.array(["b"]), toy_list, [1])[1],
+            top_k_accuracy(np.array(["z"]), toy_list, [1])[1],
+        ],  # fmt: skip
     },
     index=["true item b (ties with a)", "true item z (not a candidate)"],
 )
@@ -515,6 +523,7 @@ figure = plot_accuracy_by_k(bars, title="The lists a user would see: test accura
 # called with `candidate_sampling_probability=` and `candidate_ids=`. Write it by
 # hand first, as you wrote the plain loss; the tests compare yours with TFRS's.
 
+
 # %% tags=["answer:logq_in_batch_loss"]
 def logq_in_batch_loss(query_embeddings, candidate_embeddings, candidate_probabilities, candidate_ids):
     """Return the summed in-batch softmax loss with the logQ correction and without accidental hits.
@@ -539,9 +548,7 @@ def logq_in_batch_loss(query_embeddings, candidate_embeddings, candidate_probabi
     same_item = tf.equal(candidate_ids[:, tf.newaxis], candidate_ids[tf.newaxis, :])
     accidental = tf.logical_and(same_item, labels == 0)
     scores = tf.where(accidental, tf.fill(tf.shape(scores), scores.dtype.min / 100), scores)
-    cross_entropy = tf.keras.losses.CategoricalCrossentropy(
-        from_logits=True, reduction=tf.keras.losses.Reduction.SUM
-    )
+    cross_entropy = tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.SUM)
     return cross_entropy(labels, scores)
     ### END SOLUTION
 
@@ -595,6 +602,11 @@ from tfrs_course.records import save_results
 
 save_results(
     "02_keras_retrieval",
-    {"Two-tower written by hand": {"test": test_accuracy, "candidates": f"the {len(candidate_ids):,} items of the kept users' train rows"}},
+    {
+        "Two-tower written by hand": {
+            "test": test_accuracy,
+            "candidates": f"the {len(candidate_ids):,} items of the kept users' train rows",
+        }
+    },
     data_note=str(data),
 )

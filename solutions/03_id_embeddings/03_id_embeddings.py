@@ -91,6 +91,7 @@ print(f"{len(train_top):,} train rows, {len(test_top):,} test rows, {len(candida
 # The vocabulary is the distinct values of the column, each once (a lookup refuses
 # repeated entries). Sort it, so that the same data always gives the same rows.
 
+
 # %% tags=["answer:make_id_tower"]
 def make_id_tower(values, embedding_dim):
     """Return a Keras model that maps a batch of string ids to embedding vectors.
@@ -149,6 +150,7 @@ print(f"{unknown_share:.0%} of test rows have an item that never occurs in train
 # compares. We score the lists a user would see instead, with
 # `tfrs_course.evaluation.list_accuracy` (lesson 2, section 7): each user's top k
 # from an exact index over the candidates, matched by id.
+
 
 # %% tags=["answer:IdModel"]
 class IdModel(tfrs.Model):
@@ -211,8 +213,11 @@ class TopHundred(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs["train top-100"] = top_k(train_sample, [100])[100]
         logs["test top-100"] = top_k(test_top, [100])[100]
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {logs['loss']:,.0f}, "
-              f"train top-100 {logs['train top-100']:.4f}, test top-100 {logs['test top-100']:.4f}", flush=True)
+        print(
+            f"epoch {epoch + 1}/{EPOCHS}: loss {logs['loss']:,.0f}, "
+            f"train top-100 {logs['train top-100']:.4f}, test top-100 {logs['test top-100']:.4f}",
+            flush=True,
+        )
 
 
 def as_dataset(frame):
@@ -352,6 +357,7 @@ claim("most of the train-test gap remains: memorising is the larger cause", rema
 # a user with nothing to exclude: `tf.constant([[]])` is a float tensor, not a
 # string one. The ids come back as bytes; return them as `str`.
 
+
 # %% tags=["answer:recommend"]
 def recommend(index, user_id, exclude_item_ids, k):
     """Return the ids of the k best items for one user, leaving out some items.
@@ -422,7 +428,12 @@ from tfrs_course.records import save_results
 
 save_results(
     "03_id_embeddings",
-    {"ID embeddings": {"test": test_accuracy, "train": {100: train_accuracy[100]},
-                       "candidates": f"the {len(candidate_ids):,} items of the kept users' train rows"}},
+    {
+        "ID embeddings": {
+            "test": test_accuracy,
+            "train": {100: train_accuracy[100]},
+            "candidates": f"the {len(candidate_ids):,} items of the kept users' train rows",
+        }
+    },
     data_note=str(data),
 )

@@ -125,6 +125,7 @@ print(f"{len(train_top):,} train rows, {len(test_top):,} test rows, {len(candida
 # the user embedding, which the dot product needs. `tf.concat([...], axis=1)`
 # joins the parts, in the order of the table.
 
+
 # %% tags=["answer:ItemTower"]
 class ItemTower(tf.keras.Model):
     """An item's vector from its id, gender, brand and product group.
@@ -148,6 +149,7 @@ class ItemTower(tf.keras.Model):
 
     def __init__(self, item_ids, genders, brands, groups, id_dim=16, brand_dim=8, group_dim=5):
         super().__init__()
+
         ### BEGIN SOLUTION
         def lookup_embedding(values, dim):
             # Row 0 is for unknown values, rows 1..n for `values`: n + 1 rows.
@@ -177,7 +179,6 @@ class ItemTower(tf.keras.Model):
         ### END SOLUTION
 
 
-
 # %% tags=["visible-tests:ItemTower"]
 
 # %% tags=["hidden-tests:ItemTower"]
@@ -200,7 +201,7 @@ def as_tensors(frame: pd.DataFrame, columns) -> dict[str, tf.Tensor]:
 
 
 sample = item_tower(as_tensors(candidates.head(3), ITEM_FEATURES)).numpy()
-print(f"shape {sample.shape}; gender one-hot of the three items:\n{sample[:, ITEM_ID_DIM:ITEM_ID_DIM + 3]}")
+print(f"shape {sample.shape}; gender one-hot of the three items:\n{sample[:, ITEM_ID_DIM : ITEM_ID_DIM + 3]}")
 
 # %% [markdown]
 # ## 3. Exercise: the model and its loss
@@ -218,6 +219,7 @@ print(f"shape {sample.shape}; gender one-hot of the three items:\n{sample[:, ITE
 # The retrieval task treats each row's item as the right answer for its user and
 # every other item of the batch as a wrong one, and returns the softmax loss.
 # Metrics cost time during training, hence `compute_metrics=not training`.
+
 
 # %% tags=["answer:HybridModel"]
 class HybridModel(tfrs.Model):
@@ -286,7 +288,9 @@ def embed_users(frame: pd.DataFrame) -> np.ndarray:
 def accuracy(frame: pd.DataFrame, ks) -> dict[int, float]:
     """Top-k accuracy of the lists the current towers would show the users of a table's rows."""
     users = pd.DataFrame({"user_no": np.unique(frame["user_no"])})
-    return list_accuracy(users["user_no"], embed_users(users), candidates["item_no"], embed_items(candidates), frame, ks)
+    return list_accuracy(
+        users["user_no"], embed_users(users), candidates["item_no"], embed_items(candidates), frame, ks
+    )
 
 
 class TestTopKByEpoch(tf.keras.callbacks.Callback):
@@ -300,8 +304,11 @@ class TestTopKByEpoch(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for k, value in accuracy(test_top, list(self.ks)).items():
             self.curves[f"test top-{k}"].append(value)
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {logs['loss']:,.0f}, "
-              + ", ".join(f"{name} {values[-1]:.4f}" for name, values in self.curves.items()), flush=True)
+        print(
+            f"epoch {epoch + 1}/{EPOCHS}: loss {logs['loss']:,.0f}, "
+            + ", ".join(f"{name} {values[-1]:.4f}" for name, values in self.curves.items()),
+            flush=True,
+        )
 
 
 user_tower = tf.keras.Sequential([
@@ -351,7 +358,9 @@ from tfrs_course.evaluation import factorized_top_k_accuracy
 
 seen_in_train = candidates[candidates["item_no"].isin(vocabularies["item_no"])]
 outside = ~test_top["item_no"].isin(vocabularies["item_no"])
-study_number = factorized_top_k_accuracy(embed_users(test_top), embed_items(test_top), embed_items(seen_in_train), [100])[100]
+study_number = factorized_top_k_accuracy(
+    embed_users(test_top), embed_items(test_top), embed_items(seen_in_train), [100]
+)[100]
 outside_only = factorized_top_k_accuracy(
     embed_users(test_top[outside]), embed_items(test_top[outside]), embed_items(seen_in_train), [100]
 )[100]
@@ -388,8 +397,13 @@ from tfrs_course.records import save_results
 
 save_results(
     "05_hybrid",
-    {"Hybrid": {"test": hybrid_test, "train": {100: hybrid_train_100},
-                "candidates": f"all {len(candidates):,} catalogue items"}},
+    {
+        "Hybrid": {
+            "test": hybrid_test,
+            "train": {100: hybrid_train_100},
+            "candidates": f"all {len(candidates):,} catalogue items",
+        }
+    },
     data_note=str(data),
 )
 
@@ -524,7 +538,9 @@ else:
         f"{table.loc['ID embeddings', 'top-100']:.3f} in your run; {real.loc['ID embeddings', 'train top-100']:.3f} "
         f"against {real.loc['ID embeddings', 'top-100']:.3f} on the real files."
     )
-    claim("ID embeddings beat the popular list at k = 100", run_top["ID embeddings"] > run_top["Most popular 100 items"])
+    claim(
+        "ID embeddings beat the popular list at k = 100", run_top["ID embeddings"] > run_top["Most popular 100 items"]
+    )
     claim("ID embeddings' train accuracy is at least five times their test accuracy at k = 100",
           table.loc["ID embeddings", "train top-100"] >= 5 * run_top["ID embeddings"])  # fmt: skip
     claim("content-based beats ID embeddings at k = 100", run_top["Content-based"] > run_top["ID embeddings"])

@@ -132,6 +132,7 @@ def popularity_towers(train: pd.DataFrame) -> models.Towers:
 # You get each user's ranked list, longer than k (so that k unseen items remain
 # after removing the seen ones), and each user's seen items.
 
+
 # %% tags=["answer:exclude_seen"]
 def exclude_seen(retrieved_ids: np.ndarray, seen_ids: list[list[str]], k: int) -> np.ndarray:
     """Return each row's first k retrieved ids that are not among that row's seen ids.
@@ -251,7 +252,9 @@ from tfrs_course.claims import claim, say
 
 say(
     "Gain at k = 10 and k = 100 from leaving out seen items: "
-    + "; ".join(f"{name} {gains.loc[name, 'top-10']:+.4f} and {gains.loc[name, 'top-100']:+.4f}" for name in gains.index)
+    + "; ".join(
+        f"{name} {gains.loc[name, 'top-10']:+.4f} and {gains.loc[name, 'top-100']:+.4f}" for name in gains.index
+    )
     + "."
 )
 claim("leaving out seen items never lowers accuracy (at any k, for any model)", (gains.to_numpy() >= 0).all(),
@@ -281,6 +284,7 @@ claim("a trained model (ID or hybrid) gains more at k = 100 than the most popula
 # is later. The boundary month belongs to train only. A test user with no train
 # rows at all has nothing a model could learn from (a *cold-start* user): drop
 # their rows from test.
+
 
 # %% tags=["answer:split_by_month"]
 def split_by_month(interactions: pd.DataFrame, last_train_month: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -321,8 +325,10 @@ new_items = {
     "random split": 1 - test_top["item_no"].isin(train_top["item_no"]).mean(),
     "time split": 1 - time_test["item_no"].isin(time_train["item_no"]).mean(),
 }
-print(f"time split: {len(time_train):,} train rows, {len(time_test):,} test rows "
-      f"({len(time_test) / len(pooled):.0%} of all; the random test set holds {len(test_top) / len(pooled):.0%})")
+print(
+    f"time split: {len(time_train):,} train rows, {len(time_test):,} test rows "
+    f"({len(time_test) / len(pooled):.0%} of all; the random test set holds {len(test_top) / len(pooled):.0%})"
+)
 for split, share in new_items.items():
     print(f"{split}: {share:.0%} of test rows have an item that never occurs in train")
 
@@ -352,8 +358,10 @@ for split, (split_train, split_test) in splits.items():
         "Content-based": models.content_model(split_train, data.items),
     }
     split_results[split] = {name: accuracy(towers, split_train, split_test) for name, towers in trained.items()}
-print(f"Built and measured two models on both splits in {time.perf_counter() - started:.1f} s "
-      f"({len(time_train):,} training rows each)")
+print(
+    f"Built and measured two models on both splits in {time.perf_counter() - started:.1f} s "
+    f"({len(time_train):,} training rows each)"
+)
 by_time = split_results["time"]
 split_table = pd.DataFrame({split: {name: results[name][100] for name in results}
                             for split, results in split_results.items()})  # fmt: skip
@@ -509,6 +517,7 @@ pd.DataFrame({
 # one of them has a lower row number than any candidate of the block.
 # `np.argsort(-scores, axis=1, kind="stable")` sorts each row, best first.
 
+
 # %% tags=["answer:blocked_top_k"]
 def blocked_top_k(queries: np.ndarray, candidates: np.ndarray, k: int, block: int) -> np.ndarray:
     """Return the row numbers of each query's k best candidates by dot product.
@@ -572,6 +581,7 @@ print(f"Same top 100 as exact_top_k for {np.mean(np.all(mine == course, axis=1))
 # ## Exercise: recall@k
 #
 # The order within a row does not matter, only which ids the two lists share.
+
 
 # %% tags=["answer:recall_at_k"]
 def recall_at_k(approximate_ids: np.ndarray, exact_ids: np.ndarray) -> float:
@@ -720,9 +730,9 @@ recorded[f"ID embeddings, L2 {L2}, {trained_epochs} epochs (batches of {OVERFIT_
     "test": penalised_test, "candidates": POOLS["ID embeddings"]
 }  # fmt: skip
 save_results("06_evaluation_serving", recorded, data_note=str(data))
-pd.DataFrame({name: splits["test"] for name, splits in recorded.items()}).T.rename(
-    columns=lambda k: f"top-{k}"
-).round(4)
+pd.DataFrame({name: splits["test"] for name, splits in recorded.items()}).T.rename(columns=lambda k: f"top-{k}").round(
+    4
+)
 
 # %% [markdown]
 # ## What this lesson found

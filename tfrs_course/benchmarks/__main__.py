@@ -27,9 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv if argv is None else argv
     if len(argv) < 2 or argv[1] not in BENCHMARKS:
-        print(
-            f"usage: python -m tfrs_course.benchmarks {{{','.join(BENCHMARKS)}}}", file=sys.stderr
-        )
+        print(f"usage: python -m tfrs_course.benchmarks {{{','.join(BENCHMARKS)}}}", file=sys.stderr)
         return 2
     importlib.import_module(BENCHMARKS[argv[1]]).main()
     return 0

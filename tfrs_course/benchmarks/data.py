@@ -34,10 +34,7 @@ def measure(size: str, work_dir: Path, seed: int = 0) -> dict[str, float]:
     started = time.perf_counter()
     folder = synthetic.write_twin(work_dir, size, seed)
     built = time.perf_counter()
-    tables = {
-        table: schema.read_table(folder / file_name, table)
-        for table, file_name in schema.FILE_NAMES.items()
-    }
+    tables = {table: schema.read_table(folder / file_name, table) for table, file_name in schema.FILE_NAMES.items()}
     loaded = time.perf_counter()
     return {
         "build_s": built - started,

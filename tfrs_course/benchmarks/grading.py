@@ -90,7 +90,9 @@ def build_class(lesson: str, size: int, *, full_notebooks: bool = False) -> dict
 
 def _run(command: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=subprocess_environment(), check=False)  # noqa: S603
+    completed = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=subprocess_environment(), check=False
+    )  # noqa: S603
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
     return time.perf_counter() - started
@@ -147,7 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; nbgrader on "
         f"{'the lessons own parameters' if options.full_notebooks else 'notebooks cut to 300 users, 1 epoch'}"
     )
-    header = f"{'lesson':<24}{'ours s':>8}{'nbgrader s':>12}{'ratio':>8}{'ours s/sub':>12}{'warm s/sub':>12}  same scores"
+    header = (
+        f"{'lesson':<24}{'ours s':>8}{'nbgrader s':>12}{'ratio':>8}{'ours s/sub':>12}{'warm s/sub':>12}  same scores"
+    )
     print(header, flush=True)
     figures = []
     for lesson in lessons:

@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{start['template_size'] / 1e9:.1f} GB of address space."
     )
 
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         print(json.dumps(profile_lesson(sys.argv[2])))

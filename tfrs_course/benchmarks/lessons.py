@@ -67,4 +67,6 @@ def main(argv: list[str] | None = None) -> None:
             kernel_and_rest = executed.seconds - sum(seconds for _, seconds, _ in cells)
             print(f"      kernel start and between cells {kernel_and_rest:5.1f} s", flush=True)
     total = sum(timings.values())
-    print(f"  {'course':<28} {total:6.1f}  (goal: {GOAL_SECONDS_PER_LESSON} s per lesson, {GOAL_SECONDS_COURSE} s in all)")
+    print(
+        f"  {'course':<28} {total:6.1f}  (goal: {GOAL_SECONDS_PER_LESSON} s per lesson, {GOAL_SECONDS_COURSE} s in all)"
+    )

@@ -181,7 +181,9 @@ def _without_library_frames(message: str) -> str:
 
 def _is_student_file(filename: str) -> bool:
     # Cells: "<cell NAME>" in the grader, ipykernel's temporary files in Jupyter, "<ipython-input-...>" in Colab.
-    return filename.startswith(("<cell ", "<ipython-input")) or filename == "<your notebook>" or "ipykernel_" in filename
+    return (
+        filename.startswith(("<cell ", "<ipython-input")) or filename == "<your notebook>" or "ipykernel_" in filename
+    )
 
 
 def show(value: Any) -> str:
@@ -243,9 +245,7 @@ def expect_same(
     )
 
 
-def first_difference(
-    got: Any, expected: Any, where: str, rtol: float, atol: float, check_index: bool
-) -> str | None:
+def first_difference(got: Any, expected: Any, where: str, rtol: float, atol: float, check_index: bool) -> str | None:
     """Where ``got`` and ``expected`` first differ, in words, or None if they match."""
     at = f" at {where}" if where else ""
     if _is_number(expected) and _is_number(got):
@@ -260,7 +260,9 @@ def first_difference(
         if not isinstance(got, pd.Series):
             return f"expected a pandas Series, got {type(got).__name__}{at}"
         if check_index:
-            found = first_difference(got.index.to_numpy(), expected.index.to_numpy(), f"{where}.index", rtol, atol, False)
+            found = first_difference(
+                got.index.to_numpy(), expected.index.to_numpy(), f"{where}.index", rtol, atol, False
+            )
             if found:
                 return found
         return _array_difference(got.to_numpy(), expected.to_numpy(), where, rtol, atol)

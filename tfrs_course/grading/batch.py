@@ -194,9 +194,7 @@ def _grade_submission(submission: SubmittedFile, limits: Limits) -> LessonGrade:
     try:
         if submission.problem:
             raise NotebookError(submission.problem)
-        program = build_program(
-            read_notebook(submission.notebook), read_notebook(master), master, submission.lesson
-        )
+        program = build_program(read_notebook(submission.notebook), read_notebook(master), master, submission.lesson)
     except NotebookError as error:
         message = str(error)
         grade.error = message if str(submission.notebook) in message else f"{submission.notebook}: {message}"

@@ -115,8 +115,7 @@ def _to_json(value: Any, where: str, depth: int) -> Any:
                 "columns": names,
                 "index": _array_to_text(_plain_array(value.index.to_numpy(), f"{where}.index"), where),
                 "values": [
-                    _array_to_text(_plain_array(value[name].to_numpy(), f"{where}[{name!r}]"), where)
-                    for name in names
+                    _array_to_text(_plain_array(value[name].to_numpy(), f"{where}[{name!r}]"), where) for name in names
                 ],
             }
         }
@@ -140,9 +139,7 @@ def _plain_array(array: np.ndarray, where: str) -> np.ndarray:
 def _array_to_text(array: np.ndarray, where: str) -> str:
     array = _plain_array(array, where)
     if array.dtype.kind not in _ARRAY_KINDS:
-        raise BoundaryError(
-            f"{where} is a numpy array of dtype {array.dtype}; expected booleans, numbers or text"
-        )
+        raise BoundaryError(f"{where} is a numpy array of dtype {array.dtype}; expected booleans, numbers or text")
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -172,8 +169,6 @@ def _from_json(value: Any) -> Any:
         )
     if "__dataframe__" in value:
         spec = value["__dataframe__"]
-        columns = {
-            name: _array_from_text(text) for name, text in zip(spec["columns"], spec["values"], strict=True)
-        }
+        columns = {name: _array_from_text(text) for name, text in zip(spec["columns"], spec["values"], strict=True)}
         return pd.DataFrame(columns, index=_array_from_text(spec["index"]), columns=spec["columns"])
     raise BoundaryError(f"unknown encoded value with keys {sorted(value)}")

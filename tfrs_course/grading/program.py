@@ -251,9 +251,7 @@ def build_program(submission: dict, master: dict, master_path: Path, lesson: str
             if cell.get("cell_type") == "code" and _defines_any(cell_source(cell), names)
         }
     lesson_ids = {cell.get("id") for cell in master["cells"] if cell.get("id")}
-    lesson_sources = {
-        _normalised(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"
-    }
+    lesson_sources = {_normalised(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"}
     last = max(answer_at, default=-1)
     answers = []
     for position, cell in enumerate(cells[: last + 1]):
@@ -358,7 +356,5 @@ def run_cell(source: str, namespace: dict, label: str) -> str | None:
             code = compile(ast.Module(body=[statement], type_ignores=[]), f"<cell {label}>", "exec")
             exec(code, namespace)  # noqa: S102 - student code, in the grading worker
         except Exception as error:  # noqa: BLE001 - any failure is the student's to see
-            problem = problem or (
-                f"line {statement.lineno} raised {type(error).__name__}: {error}"
-            )
+            problem = problem or (f"line {statement.lineno} raised {type(error).__name__}: {error}")
     return problem

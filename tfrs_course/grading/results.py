@@ -132,9 +132,7 @@ class LessonGrade:
             KeyError: the lesson has no such exercise (the message lists those it has).
         """
         if name not in self.exercises:
-            raise KeyError(
-                f"{self.lesson} has no exercise {name!r}; its exercises are {list(self.exercises)}"
-            )
+            raise KeyError(f"{self.lesson} has no exercise {name!r}; its exercises are {list(self.exercises)}")
         tests = tuple(result for result in self.results if result.exercise == name)
         return ExerciseResult(name, self.exercises[name], tests)
 
@@ -175,10 +173,7 @@ class LessonGrade:
             KeyError, TypeError, ValueError: the record lacks a field or has one of the wrong kind.
         """
         record = dict(record)
-        exercises = {
-            name: ExercisePoints.from_json(points)
-            for name, points in record.pop("exercises").items()
-        }
+        exercises = {name: ExercisePoints.from_json(points) for name, points in record.pop("exercises").items()}
         results = [TestResult(**result) for result in record.pop("results")]
         return cls(**record, exercises=exercises, results=results)
 
@@ -195,9 +190,7 @@ class LessonGrade:
         try:
             return cls.from_json(json.loads(text))
         except (ValueError, TypeError, KeyError, AttributeError) as error:
-            raise ValueError(
-                f"{path}: not a grading record ({type(error).__name__}: {error})"
-            ) from error
+            raise ValueError(f"{path}: not a grading record ({type(error).__name__}: {error})") from error
 
     # --- what it shows ---------------------------------------------------------------------
 
@@ -242,9 +235,7 @@ class LessonGrade:
             for result in exercise.tests:
                 status = "passed" if result.passed else "failed"
                 kind = "hidden test" if result.hidden else "test"
-                lines.append(
-                    f"- {status}: {kind} {_code_span(result.test)} ({result.score:g} / {result.points:g})"
-                )
+                lines.append(f"- {status}: {kind} {_code_span(result.test)} ({result.score:g} / {result.points:g})")
                 if not result.passed and not result.hidden:
                     lines += ["", *_fenced(result.message, "  "), ""]
             lines.append("")
@@ -294,8 +285,7 @@ def grades_csv(grades: Iterable[LessonGrade]) -> str:
     )
     writer.writeheader()
     writer.writerows(
-        grade.to_csv_row(exercise_columns)
-        for grade in sorted(grades, key=lambda g: (g.student, g.lesson))
+        grade.to_csv_row(exercise_columns) for grade in sorted(grades, key=lambda g: (g.student, g.lesson))
     )
     return printable(table.getvalue())
 

@@ -286,9 +286,7 @@ def hide_after_loading(paths: list[Path]) -> None:
 def _isolate(config: SandboxConfig) -> int:
     """Namespaces and the new root. Returns the uid the worker will run as."""
     uid = WORKER_UID_BASE + os.getpid()
-    _check(
-        _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare"
-    )
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     # The first child is PID 1 of the new PID namespace: when it exits, the kernel
     # kills every process it left behind (a fork bomb's included).
     child = os.fork()

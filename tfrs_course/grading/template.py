@@ -470,5 +470,6 @@ def start_worker(
             unavailable = reason
         return LaunchedProcess(config, environment, cwd)
 
+
 if __name__ == "__main__":
     main()
