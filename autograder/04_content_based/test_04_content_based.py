@@ -111,18 +111,15 @@ def _item_vectors(reference, items, vocabularies):
     return reference.call("content_vectors", items, vocabularies)
 
 
+def _check_user_vectors_of_small_items(student, reference, interactions):
+    item_vectors = _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES)
+    compare_call(student, reference, "user_vectors", interactions, item_vectors, hint=MEAN_HINT, check_index=True)
+
+
 @graded("user_vectors", points=1)
 def test_user_vectors_small_example(student, reference):
     interactions = pd.DataFrame({"user_no": ["u2", "u1", "u2", "u2"], "item_no": ["i1", "i2", "i4", "i3"]})
-    compare_call(
-        student,
-        reference,
-        "user_vectors",
-        interactions,
-        _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES),
-        hint=MEAN_HINT,
-        check_index=True,
-    )
+    _check_user_vectors_of_small_items(student, reference, interactions)
 
 
 @graded("user_vectors", points=0.5, hidden=True)
@@ -132,15 +129,7 @@ def test_user_vectors_text_order_of_users(student, reference):
         "user_no": ["9", "10", "-3", "10", "9", "-3", "-3"],
         "item_no": ["i1", "i2", "i3", "i4", "i2", "i1", "i4"],
     })  # fmt: skip
-    compare_call(
-        student,
-        reference,
-        "user_vectors",
-        interactions,
-        _item_vectors(reference, SMALL_ITEMS, SMALL_VOCABULARIES),
-        hint=MEAN_HINT,
-        check_index=True,
-    )
+    _check_user_vectors_of_small_items(student, reference, interactions)
 
 
 @graded("user_vectors", points=0.5, hidden=True)

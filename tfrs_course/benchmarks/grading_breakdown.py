@@ -167,6 +167,14 @@ def worker_start(lesson: str, repeats: int = 3) -> dict[str, float]:
     return figures
 
 
+def _run_self(*args: str) -> subprocess.CompletedProcess:
+    """This module in a fresh interpreter (``--child`` or ``--worker-start`` mode); its output captured."""
+    return subprocess.run(  # noqa: S603 - the running interpreter, fixed arguments
+        [sys.executable, "-m", "tfrs_course.benchmarks.grading_breakdown", *args],
+        env=subprocess_environment(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[2:] if argv is None else argv
     lessons = argv or list(LESSONS)
@@ -174,10 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     columns = ["total", "worker start+load", "student calls", "reference", "list tests", "read notebooks", "pytest+rest", "(serialisation)"]  # fmt: skip
     print(f"{'lesson':<22}{'':<6}" + "".join(f"{name:>19}" for name in columns))
     for lesson in lessons:
-        completed = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "tfrs_course.benchmarks.grading_breakdown", "--child", lesson],
-            env=subprocess_environment(), capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        completed = _run_self("--child", lesson)
         if completed.returncode != 0:
             print(f"{lesson}: the profile failed:\n{completed.stderr[-2000:]}")
             continue
@@ -187,10 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"What a worker imports, each in a fresh interpreter (load average {os.getloadavg()[0]:.1f}):")
     for label, statement in IMPORTS.items():
         print(f"  {label:<28}{_fresh_import_seconds(statement):6.2f} s", flush=True)
-    completed = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "tfrs_course.benchmarks.grading_breakdown", "--worker-start", START_LESSON],
-        env=subprocess_environment(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    completed = _run_self("--worker-start", START_LESSON)
     if completed.returncode != 0:
         print(f"Timing worker starts failed:\n{completed.stderr[-2000:]}")
         return
