@@ -291,8 +291,15 @@ def _isolate(config: SandboxConfig) -> int:
     # kills every process it left behind (a fork bomb's included).
     child = os.fork()
     if child:
-        _, status = os.waitpid(child, 0)
-        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+        _, status, usage = os.wait4(child, 0)
+        if os.WIFEXITED(status):
+            os._exit(os.WEXITSTATUS(status))
+        number = os.WTERMSIG(status)
+        # PID 1 of a namespace ignores SIGXCPU, so the CPU limit ends it with the hard limit's
+        # SIGKILL: report that as the CPU limit, so the student is told why.
+        if number == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= config.cpu_seconds:
+            number = signal.SIGXCPU
+        os._exit(128 + number)
     die_with_parent()
     _build_root(config)
     work = Path("/tmp/work")
