@@ -1,10 +1,14 @@
 """tfrs_course.serving against plain numpy: exact top-k is exact, ScaNN's recall is high. No timings."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import tfrs_course  # noqa: F401  (before TensorFlow: legacy Keras)
 from tfrs_course import serving
+from tfrs_course.environment import subprocess_environment
 
 
 def _numpy_top_k(queries, candidates, k):
@@ -180,3 +184,21 @@ def test_recommended_scann_settings_reach_the_recall_goal_on_the_benchmark_vecto
     settings = serving.SCANN_SETTINGS[serving.RECOMMENDED]
     _, found = serving.scann_top_k(serving.build_scann(candidates, settings, k=100), queries, 100)
     assert serving.recall_at_k(found, serving.exact_top_k(queries, candidates, 100)[1]) >= 0.95
+
+
+def test_building_scann_indexes_keeps_their_native_logs_out_of_the_output():
+    """ScaNN's C++ logs go straight to file descriptor 2; a lesson's output must not show them."""
+    program = (
+        "import tfrs_course\n"
+        "from tfrs_course import serving\n"
+        "vectors = serving.clustered_vectors(2_000, 8, clusters=10, seed=0)\n"
+        "for settings in serving.SCANN_SETTINGS:\n"
+        "    serving.build_scann(vectors, settings, k=10)\n"
+        "print('built', flush=True)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=subprocess_environment(), check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "built"
+    assert "Partitioner" not in completed.stderr and "absl" not in completed.stderr, completed.stderr[-2000:]

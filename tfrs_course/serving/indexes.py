@@ -10,6 +10,11 @@ everywhere else.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +99,29 @@ SCANN_SETTINGS: tuple[ScannSettings, ...] = (
 RECOMMENDED = 2
 
 
+@contextlib.contextmanager
+def _native_logs_held_back() -> Iterator[None]:
+    """Keep what C++ code writes to file descriptor 2 out of the output, unless the block fails.
+
+    ScaNN's clustering logs INFO lines ("PartitionerFactory ran in ...") straight to the
+    process's stderr, past Python's ``sys.stderr``, so a notebook would show them.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def build_scann(candidates: np.ndarray, settings: ScannSettings, k: int = 100):
     """A ScaNN approximate index over candidate vectors (identifiers are the row numbers).
 
@@ -109,27 +137,28 @@ def build_scann(candidates: np.ndarray, settings: ScannSettings, k: int = 100):
         Query either with :func:`scann_top_k`.
     """
     candidates = np.ascontiguousarray(candidates, dtype=np.float32)
-    if settings.scoring == "exact":
-        import scann
+    with _native_logs_held_back():
+        if settings.scoring == "exact":
+            import scann
 
-        return (
-            scann.scann_ops_pybind.builder(candidates, k, "dot_product")
-            .tree(num_leaves=settings.num_leaves, num_leaves_to_search=settings.num_leaves_to_search)
-            .score_brute_force()
-            .build()
+            return (
+                scann.scann_ops_pybind.builder(candidates, k, "dot_product")
+                .tree(num_leaves=settings.num_leaves, num_leaves_to_search=settings.num_leaves_to_search)
+                .score_brute_force()
+                .build()
+            )
+        import tensorflow as tf
+        import tensorflow_recommenders as tfrs
+
+        index = tfrs.layers.factorized_top_k.ScaNN(
+            k=k,
+            num_leaves=settings.num_leaves,
+            num_leaves_to_search=settings.num_leaves_to_search,
+            num_reordering_candidates=settings.num_reordering_candidates,
+            dimensions_per_block=settings.dimensions_per_block,
         )
-    import tensorflow as tf
-    import tensorflow_recommenders as tfrs
-
-    index = tfrs.layers.factorized_top_k.ScaNN(
-        k=k,
-        num_leaves=settings.num_leaves,
-        num_leaves_to_search=settings.num_leaves_to_search,
-        num_reordering_candidates=settings.num_reordering_candidates,
-        dimensions_per_block=settings.dimensions_per_block,
-    )
-    index.index(tf.constant(candidates))
-    return index
+        index.index(tf.constant(candidates))
+        return index
 
 
 def scann_top_k(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
