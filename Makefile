@@ -99,9 +99,12 @@ bench-serving: $(INSTALLED)
 	$(BIN)/python -m tfrs_course.benchmarks serving
 
 # Submissions per lesson: `make bench-grading SUBMISSIONS=24` for a bigger class (nbgrader is the slow side).
+# FULL_NOTEBOOKS=1: nbgrader runs the notebooks with the lessons' own parameters, as students submit them
+# (by default they are cut to 300 users and one epoch, which makes nbgrader faster than it is in a class).
 SUBMISSIONS ?= 4
+FULL_NOTEBOOKS ?=
 bench-grading: $(INSTALLED)
-	$(BIN)/python -m tfrs_course.benchmarks grading $(SUBMISSIONS)
+	$(BIN)/python -m tfrs_course.benchmarks grading $(SUBMISSIONS) $(if $(FULL_NOTEBOOKS),--full-notebooks)
 
 bench-lessons: $(INSTALLED)
 	$(BIN)/python -m tfrs_course.benchmarks lessons

@@ -6,7 +6,11 @@ from the reference answers and the lesson's realistic mistakes (see
 :func:`build_class`), grades them both ways in a scratch folder, checks that
 every student gets the same score, and prints per lesson: seconds both ways, the
 ratio, seconds per submission in the batch, and one submission's time in a warm
-grader.
+grader. Then it grades every lesson's submissions together with one
+``tfrs-course grade --jobs 2``, as an instructor grades a course (the grading
+processes start, and import TensorFlow, once for the whole course), checks that
+it gives the same scores, and compares its time with nbgrader's, which grades
+one assignment per command.
 
 nbgrader executes each whole notebook, training included. By default each
 submission's parameters cell is cut to 300 users and one epoch, as
@@ -23,6 +27,7 @@ import argparse
 import copy
 import csv
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,16 +118,23 @@ class LessonFigures:
     differing: list[str]
 
 
+def _grade_with_ours(submitted: str, root: Path, *lessons: str) -> float:
+    """Seconds for one ``tfrs-course grade --jobs 2`` over ``root/submitted`` (only ``lessons``, if given)."""
+    command = [str(Path(sys.executable).parent / "tfrs-course"), "grade", submitted, "--out", "graded"]
+    for lesson in lessons:
+        command += ["--lesson", lesson]
+    return _run([*command, "--jobs", "2", "--quiet"], root)
+
+
 def measure_lesson(lesson: str, size: int, root: Path, *, full_notebooks: bool = False) -> LessonFigures:
-    """Grade one lesson's class both ways under ``root``; return the figures."""
+    """Grade one lesson's class both ways under ``root``; return the figures.
+
+    The submissions stay in ``root/course/submitted``, where :func:`measure_course` finds them.
+    """
     course = NbgraderCourse(root / "course", lesson)
     for student, notebook in build_class(lesson, size, full_notebooks=full_notebooks).items():
         course.submit(student, notebook)
-    bin_dir = Path(sys.executable).parent
-    ours = _run(
-        [str(bin_dir / "tfrs-course"), "grade", "course/submitted", "--out", "graded", "--lesson", lesson, "--jobs", "2", "--quiet"],
-        root,
-    )  # fmt: skip
+    ours = _grade_with_ours("course/submitted", root, lesson)
     our_scores = _scores(root / "graded" / "grades.csv", "total")
     theirs = course.autograde()
     their_scores = course.scores()
@@ -134,6 +146,30 @@ def measure_lesson(lesson: str, size: int, root: Path, *, full_notebooks: bool =
         latencies.append(time.perf_counter() - started)
     differing = sorted(s for s in our_scores.keys() | their_scores.keys() if our_scores.get(s) != their_scores.get(s))
     return LessonFigures(lesson, size, ours, theirs, min(latencies), differing)
+
+
+def measure_course(lesson_roots: dict[str, Path], root: Path) -> tuple[float, list[str]]:
+    """Grade every lesson's class with one ``tfrs-course grade --jobs 2``, as an instructor grades a course.
+
+    Args:
+        lesson_roots: lesson -> the folder :func:`measure_lesson` graded it in.
+        root: an empty folder; the course's ``submitted/`` is assembled there.
+
+    Returns:
+        The command's seconds, and the ``student/lesson`` rows whose total differs from the
+        lesson's own run (which matched nbgrader's).
+    """
+    expected = {}
+    for lesson, lesson_root in lesson_roots.items():
+        shutil.copytree(lesson_root / "course" / "submitted", root / "submitted", dirs_exist_ok=True)
+        with open(lesson_root / "graded" / "grades.csv", newline="") as stream:
+            expected.update({(row["student_id"], lesson): row["total"] for row in csv.DictReader(stream)})
+    seconds = _grade_with_ours("submitted", root)
+    with open(root / "graded" / "grades.csv", newline="") as stream:
+        found = {(row["student_id"], row["lesson"]): row["total"] for row in csv.DictReader(stream)}
+    differing = sorted(f"{student}/{lesson}" for student, lesson in expected.keys() | found.keys()
+                       if expected.get((student, lesson)) != found.get((student, lesson)))  # fmt: skip
+    return seconds, differing
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,20 +190,34 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(header, flush=True)
     figures = []
-    for lesson in lessons:
-        with tempfile.TemporaryDirectory(prefix="tfrs-course-bench-") as scratch:
-            result = measure_lesson(lesson, options.size, Path(scratch), full_notebooks=options.full_notebooks)
-        figures.append(result)
-        same = "yes" if not result.differing else f"NO: {', '.join(result.differing)}"
+    with tempfile.TemporaryDirectory(prefix="tfrs-course-bench-") as scratch:
+        lesson_roots = {lesson: Path(scratch) / lesson for lesson in lessons}
+        for lesson, lesson_root in lesson_roots.items():
+            result = measure_lesson(lesson, options.size, lesson_root, full_notebooks=options.full_notebooks)
+            figures.append(result)
+            same = "yes" if not result.differing else f"NO: {', '.join(result.differing)}"
+            print(
+                f"{lesson:<24}{result.ours:>8.1f}{result.theirs:>12.1f}{result.theirs / result.ours:>7.1f}x"
+                f"{result.ours / result.size:>12.2f}{result.warm:>12.2f}  {same}  (load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+        ours, theirs = sum(f.ours for f in figures), sum(f.theirs for f in figures)
+        count = sum(f.size for f in figures)
         print(
-            f"{lesson:<24}{result.ours:>8.1f}{result.theirs:>12.1f}{result.theirs / result.ours:>7.1f}x"
-            f"{result.ours / result.size:>12.2f}{result.warm:>12.2f}  {same}  (load {os.getloadavg()[0]:.1f})",
-            flush=True,
+            f"{'lesson by lesson':<24}{ours:>8.1f}{theirs:>12.1f}{theirs / ours:>7.1f}x{ours / count:>12.2f}"
+            f"{statistics.median(f.warm for f in figures):>12.2f}  "
+            f"{'yes' if not any(f.differing for f in figures) else 'NO'}"
         )
-    ours, theirs = sum(f.ours for f in figures), sum(f.theirs for f in figures)
-    count = sum(f.size for f in figures)
+        course_root = Path(scratch) / "course"
+        course_root.mkdir()
+        together, differing = measure_course(lesson_roots, course_root)
+    same = "yes" if not differing else f"NO: {', '.join(differing)}"
     print(
-        f"{'course':<24}{ours:>8.1f}{theirs:>12.1f}{theirs / ours:>7.1f}x{ours / count:>12.2f}"
-        f"{statistics.median(f.warm for f in figures):>12.2f}  "
-        f"{'yes' if not any(f.differing for f in figures) else 'NO'}"
+        f"{'course, one command':<24}{together:>8.1f}{theirs:>12.1f}{theirs / together:>7.1f}x"
+        f"{together / count:>12.2f}{'':>12}  {same}  (load {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        "(course, one command: every lesson's submissions graded by one `tfrs-course grade --jobs 2`, as an "
+        "instructor grades a course, against nbgrader's autograde of each lesson, which is one command per "
+        "assignment; its scores are checked against the lesson-by-lesson run)"
     )
