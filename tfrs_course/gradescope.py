@@ -159,26 +159,6 @@ def _add_text(bundle: zipfile.ZipFile, name: str, text: str, executable: bool = 
     bundle.writestr(info, text)
 
 
-_NAMESPACE_PROBE = """
-import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-# The sandbox's own first steps: new mount, network, PID, IPC and UTS namespaces, then a private mount tree.
-if libc.unshare(0x00020000 | 0x40000000 | 0x20000000 | 0x08000000 | 0x04000000) != 0:
-    sys.exit(1)
-sys.exit(0 if libc.mount(b"none", b"/", None, 16384 | (1 << 18), None) == 0 else 1)
-"""
-
-
-def namespaces_available() -> bool:
-    """Whether the sandbox can isolate here: root, and a container that allows namespaces and mounts."""
-    import os
-
-    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
-        return False
-    probe = subprocess.run([sys.executable, "-I", "-c", _NAMESPACE_PROBE], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
 def grade_upload(root: str | Path) -> dict:
     """Grade the notebook in ``ROOT/submission`` and write ``ROOT/results/results.json``.
 
@@ -190,7 +170,7 @@ def grade_upload(root: str | Path) -> dict:
     from tfrs_course.grading.batch import grade_folder, record_path
     from tfrs_course.grading.isolated import Limits
     from tfrs_course.grading.results import LessonGrade
-    from tfrs_course.grading.sandbox import SandboxConfig
+    from tfrs_course.grading.sandbox import SandboxConfig, isolation_problem, sandbox_description
 
     started = time.perf_counter()
     root = Path(root).resolve()
@@ -217,15 +197,10 @@ def grade_upload(root: str | Path) -> dict:
             shutil.copy(chosen, copy)
             # Student code never sees the upload, the results folder or the bundle.
             hidden = [str(root / "submission"), str(results_dir), str(root / "source")]
-            isolate = namespaces_available()
-            if not isolate:
+            if isolation_problem():
                 # Printed to run_autograder's stdout, which Gradescope shows to instructors only.
-                print(
-                    "WARNING: the grading sandbox cannot create Linux namespaces here (not root, or the "
-                    "container forbids them): student code runs with the process limits only and could "
-                    "read this lesson's tests and reference while it runs."
-                )
-            limits = Limits(sandbox=SandboxConfig(hide=hidden, isolate=isolate))
+                print(f"WARNING: student code runs in {sandbox_description()}.")
+            limits = Limits(sandbox=SandboxConfig(hide=hidden))
             print(grade_folder(submitted, out, lessons=[lesson], limits=limits, progress=False))
             grade = LessonGrade.read(record_path(out, STUDENT, lesson))
         document = grade.to_gradescope()

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Grading {options.size} submissions per lesson (right, wrong and broken answers) on "
         f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; nbgrader on "
-        f"{'the lessons own parameters' if options.full_notebooks else 'notebooks cut to 300 users, 1 epoch'}"
+        f"{'notebooks as the lessons ship them' if options.full_notebooks else 'notebooks cut to 300 users, 1 epoch'}"
     )
     header = (
         f"{'lesson':<24}{'ours s':>8}{'nbgrader s':>12}{'ratio':>8}{'ours s/sub':>12}{'warm s/sub':>12}  same scores"

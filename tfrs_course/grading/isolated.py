@@ -30,7 +30,7 @@ from typing import Any
 
 from tfrs_course.grading import boundary, template
 from tfrs_course.grading.program import Program
-from tfrs_course.grading.sandbox import SandboxConfig
+from tfrs_course.grading.sandbox import SandboxConfig, isolation_problem
 from tfrs_course.grading.student_code import StudentCodeError
 from tfrs_course.grading.worker import HEADER, write_message
 
@@ -90,9 +90,9 @@ class _Worker:
     """One running worker process and its captured output."""
 
     def __init__(self, limits: Limits, lesson: str, tensorflow: bool):
-        self.process = template.start_worker(
-            replace(limits.sandbox, lesson=lesson), _worker_environment(), tempfile.gettempdir(), tensorflow
-        )
+        # Where the namespace sandbox cannot be built, every worker would fail: start them without it.
+        config = replace(limits.sandbox, lesson=lesson, isolate=limits.sandbox.isolate and not isolation_problem())
+        self.process = template.start_worker(config, _worker_environment(), tempfile.gettempdir(), tensorflow)
         self.output = bytearray()
         self.printed_bytes = 0
         self.ended = False  # the reply pipe closed: the worker exited or was killed

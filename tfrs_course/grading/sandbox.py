@@ -33,18 +33,24 @@ bubblewrap builds one):
 
 Without root these steps are skipped (an ordinary user cannot create them
 here); the worker then runs as the grading user, still in its own process with
-limits. :func:`sandbox_capabilities` reports which protections are in force.
+limits. The same holds as root in a container that forbids namespaces (Docker's
+default drops ``CAP_SYS_ADMIN``): :func:`isolation_problem` builds one sandbox
+in a throw-away process to find out, once per grading process, and the grader
+then starts its workers without namespaces and says why.
+:func:`sandbox_capabilities` reports which protections are in force.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import platform
 import resource
 import select
 import signal
+import subprocess
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -101,26 +107,65 @@ class SandboxConfig:
     lesson: str = ""
 
 
+# How long building one sandbox may take before the probe counts it as failed.
+PROBE_SECONDS = 60
+PROBE_ARGUMENT = "--probe"
+
+
+def _root_on_linux() -> bool:
+    return os.geteuid() == 0 and sys.platform.startswith("linux")
+
+
+@functools.cache
+def isolation_problem() -> str:
+    """Why workers cannot get the namespace sandbox here, or "" if they can.
+
+    Being root is not enough: a container may forbid namespaces or mounts. So the
+    first call builds one sandbox, exactly as a worker does, in a throw-away
+    process (``python -I -m tfrs_course.grading.sandbox --probe``); the answer is
+    kept for the life of this process.
+    """
+    if not _root_on_linux():
+        return "not running as root on Linux"
+    try:
+        probe = subprocess.run(  # noqa: S603 - our own module, no shell
+            [sys.executable, "-I", "-m", __name__, PROBE_ARGUMENT],
+            capture_output=True, text=True, timeout=PROBE_SECONDS, check=False, cwd="/",
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"building a sandbox took over {PROBE_SECONDS} s"
+    if probe.returncode == 0:
+        return ""
+    lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"building a sandbox failed with exit status {probe.returncode}"
+
+
 def sandbox_capabilities() -> dict[str, bool]:
     """Which protections a worker gets on this machine, as this user."""
-    root = os.geteuid() == 0 and sys.platform.startswith("linux")
+    isolated = not isolation_problem()
     return {
         "separate_process": True,
         "resource_limits": True,
-        "unprivileged_user": root,
-        "no_network": root,
-        "hidden_paths": root,
-        "kill_all_descendants": root,
-        "own_processes_only": root,
-        "no_shared_memory": root,
+        "unprivileged_user": isolated,
+        "no_network": isolated,
+        "hidden_paths": isolated,
+        "kill_all_descendants": isolated,
+        "own_processes_only": isolated,
+        "no_shared_memory": isolated,
     }
 
 
 def sandbox_description() -> str:
     """Which sandbox grading uses here, in words (for the instructor)."""
-    if sandbox_capabilities()["unprivileged_user"]:
+    problem = isolation_problem()
+    if not problem:
         return SANDBOX_NAME
-    return "a separate process with resource limits only (not root: no namespaces)"
+    if not _root_on_linux():
+        return "a separate process with resource limits only (not root: no namespaces)"
+    return (
+        f"a separate process with resource limits only: the namespace sandbox cannot be built here ({problem}), "
+        "so student code could read the course's files, tests and reference included, while it runs"
+    )
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -333,7 +378,8 @@ def run_worker(config: SandboxConfig) -> None:
     What every worker does, in a fresh launcher (:func:`main`) or in a child of the
     template (:mod:`tfrs_course.grading.template`).
     """
-    isolated = config.isolate and sandbox_capabilities()["unprivileged_user"]
+    # The grader sets config.isolate only where the sandbox can be built (see isolation_problem).
+    isolated = config.isolate and _root_on_linux()
     from tfrs_course.grading import worker
 
     # The lessons' drivers live in autograder/, which the sandbox never shows: read them first.
@@ -348,8 +394,16 @@ def run_worker(config: SandboxConfig) -> None:
     worker.main(trusted)
 
 
+def _probe() -> None:
+    """Build one sandbox as a worker would, then exit: 0 if every step worked."""
+    _isolate(SandboxConfig())
+    os._exit(0)
+
+
 def main(argv: list[str]) -> None:
     die_with_parent()
+    if argv == [PROBE_ARGUMENT]:
+        _probe()
     run_worker(SandboxConfig(**json.loads(argv[0])))
 
 
