@@ -1,5 +1,6 @@
 """The exercise format's core: the plain-data boundary, the graded program, the committed lessons."""
 
+import collections
 import json
 
 import numpy as np
@@ -51,6 +52,11 @@ class _StrSubclass(str):
     __hash__ = str.__hash__
 
 
+class _DictSubclass(dict):
+    def __eq__(self, other):
+        return True
+
+
 @pytest.mark.parametrize(
     "forged",
     [
@@ -61,12 +67,37 @@ class _StrSubclass(str):
         {"k": _AlwaysEqual()},
         np.array([_AlwaysEqual()], dtype=object),
         pd.DataFrame({"a": [_StrSubclass("x")]}),
+        _DictSubclass(k=0.0),
     ],
-    ids=["eq-object", "ndarray-subclass", "str-subclass", "in-list", "in-dict", "object-array", "in-frame"],
+    ids="eq-object ndarray-subclass str-subclass in-list in-dict object-array in-frame dict-subclass".split(),
 )
 def test_objects_that_forge_equality_cannot_cross(forged):
     with pytest.raises(boundary.BoundaryError):
         boundary.encode(forged)
+
+
+def test_named_tuples_and_standard_dicts_cross_as_their_items():
+    # "Return (train, test)" or "a dict {k: accuracy}" is honestly answered with a
+    # NamedTuple or a defaultdict: their items cross, as a plain list and dict.
+    split = collections.namedtuple("Split", ["train", "test"])
+    counts = collections.defaultdict(float, {1: 0.5, 5: np.float64(0.75)})
+    decoded = boundary.roundtrip({"split": split([1], [2]), "counts": counts, "seen": collections.Counter("aab")})
+    assert decoded == {"split": [[1], [2]], "counts": {1: 0.5, 5: 0.75}, "seen": {"a": 2, "b": 1}}
+    assert type(decoded["split"]) is list and type(decoded["counts"]) is dict
+
+
+class _ForgedNamedTuple(collections.namedtuple("_ForgedNamedTuple", ["value"])):
+    def __iter__(self):
+        return iter(["forged"])
+
+    def __eq__(self, other):
+        return True
+
+
+def test_a_named_tuple_cannot_change_what_crosses():
+    assert boundary.roundtrip(_ForgedNamedTuple("real")) == ["real"]
+    with pytest.raises(boundary.BoundaryError):
+        boundary.encode(collections.OrderedDict(k=_AlwaysEqual()))
 
 
 def test_decoding_never_unpickles():

@@ -5,7 +5,11 @@ crosses the other way) is encoded to bytes here and decoded into fresh objects.
 Encoding accepts only exact built-in types, exact ``numpy.ndarray`` and exact
 ``pandas`` frames: an object whose ``__eq__`` always says True, a numpy subclass
 or a str subclass is refused, and what a test compares is always an object that
-the grading side built itself.
+the grading side built itself. Two kinds of container are honest answers too, and
+cross as their items: a named tuple ("return ``(train, test)``") and the standard
+library's dicts (``defaultdict``, ``OrderedDict``, ``Counter``; "return a dict").
+Their items are read with ``tuple``'s and ``dict``'s own methods, so no override
+can change what crosses.
 
 The format is JSON, with arrays stored as ``.npy`` bytes (``allow_pickle=False``),
 so reading it can never run code. It is the same whether the student's code runs
@@ -15,6 +19,7 @@ in this process or in another.
 from __future__ import annotations
 
 import base64
+import collections
 import io
 import json
 import math
@@ -26,6 +31,8 @@ import pandas as pd
 # Array dtypes that .npy stores without pickling: booleans, integers, floats, text.
 _ARRAY_KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "text"}
 _MAX_DEPTH = 32
+# The standard library's dicts: none can be a student's class, so none can forge equality.
+_DICTS = (dict, collections.defaultdict, collections.OrderedDict, collections.Counter)
 _NUMPY_INTEGERS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
 
 
@@ -38,7 +45,8 @@ def encode(value: Any) -> bytes:
 
     Args:
         value: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list``, ``tuple``
-            (decoded as a list), ``dict`` with ``str`` or ``int`` keys, numpy scalars
+            or named tuple (decoded as a list), ``dict``, ``defaultdict``, ``OrderedDict``
+            or ``Counter`` (decoded as a dict) with ``str`` or ``int`` keys, numpy scalars
             (decoded as Python numbers), ``numpy.ndarray`` of booleans, numbers or
             text, ``pandas.Series`` or ``pandas.DataFrame``; nested freely.
 
@@ -84,11 +92,12 @@ def _to_json(value: Any, where: str, depth: int) -> Any:
         return _to_json(float(value), where, depth)
     if kind is np.str_:
         return str(value)
-    if kind in (list, tuple):
-        return [_to_json(item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value)]
-    if kind is dict:
+    if kind in (list, tuple) or _is_named_tuple(value):
+        items = value if kind is list else tuple.__iter__(value)
+        return [_to_json(item, f"{where}[{index}]", depth + 1) for index, item in enumerate(items)]
+    if kind in _DICTS:
         pairs = []
-        for key, item in value.items():
+        for key, item in dict.items(value):
             if type(key) in _NUMPY_INTEGERS:
                 key = int(key)
             if type(key) not in (str, int):
@@ -124,6 +133,11 @@ def _to_json(value: Any, where: str, depth: int) -> Any:
         "dict, numpy array or pandas DataFrame). Convert it before returning, e.g. with "
         "`.numpy()` for a tensor or `list(...)` for other sequences."
     )
+
+
+def _is_named_tuple(value: Any) -> bool:
+    """A ``collections.namedtuple`` or ``typing.NamedTuple`` instance (its fields are a tuple of names)."""
+    return isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple)
 
 
 def _plain_array(array: np.ndarray, where: str) -> np.ndarray:
