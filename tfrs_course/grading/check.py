@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import ast
+import dis
+import functools
 import html
+import inspect
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from tfrs_course import layout
+from tfrs_course.grading.program import (
+    PARAMETERS_CELL_ID,
+    SETUP_CELL_ID,
+    cell_source,
+    grade_id,
+    is_answer_cell,
+    python_source,
+    read_notebook,
+)
 from tfrs_course.grading.student_code import StudentCode
 
 if TYPE_CHECKING:
@@ -86,6 +100,7 @@ class Checker:
         escalated = hint or failed <= self._failed_before
         self._failed_before |= failed
         report = format_report(exercise, results, hidden, offer_more_help=not escalated)
+        report += lesson_variables_note(exercise, lesson_variables_used(exercise, namespace, self.lesson))
         earned = sum(result.score for result in results)
         if results and earned == 0:
             raise NoPointsYet(report)
@@ -130,6 +145,119 @@ class NoPointsYet(Exception):
 
     def _render_traceback_(self) -> list[str]:
         return self.report.splitlines()
+
+
+def bound_names(source: str) -> set[str]:
+    """The names a cell binds at top level: assignments, loop targets, imports, functions, classes.
+
+    Names bound inside functions, classes and comprehensions are their own, not the cell's.
+    A cell that does not parse binds nothing.
+    """
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    scopes = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    pending: list[ast.AST] = [tree]
+    while pending:
+        for child in ast.iter_child_nodes(pending.pop()):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(child.name)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                names.update(alias.asname or alias.name.split(".")[0] for alias in child.names)
+            elif not isinstance(child, scopes):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    names.add(child.id)
+                pending.append(child)
+    return names
+
+
+@functools.cache
+def lesson_only_names(lesson: str) -> frozenset[str]:
+    """Names that only the lesson's own cells define, never its setup, parameters or answer cells.
+
+    Grading runs the setup and parameters cells and the student's answer cells, not
+    the lesson's other cells (loading data, training), so an answer that reads one of
+    these names works in the notebook and fails when graded.
+    """
+    master = read_notebook(layout.lesson(lesson).master_notebook)
+    graded: set[str] = set()
+    lesson_cells: set[str] = set()
+    for cell in master["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        names = bound_names(cell_source(cell))
+        run_when_graded = is_answer_cell(cell) or {grade_id(cell), cell.get("id")} & {SETUP_CELL_ID, PARAMETERS_CELL_ID}
+        (graded if run_when_graded else lesson_cells).update(names)
+    return frozenset(lesson_cells - graded)
+
+
+def _global_reads(value: Any) -> set[str]:
+    """The global names a function, or the methods of a class, read when they run."""
+    if inspect.isclass(value):
+        members = list(vars(value).values())
+        functions = [f for m in members for f in (m, getattr(m, "__func__", None), getattr(m, "fget", None))]
+    else:
+        functions = [value]
+    codes = [function.__code__ for function in functions if inspect.isfunction(function)]
+    reads: set[str] = set()
+    while codes:
+        code = codes.pop()
+        reads.update(
+            instruction.argval
+            for instruction in dis.get_instructions(code)
+            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+        )
+        codes.extend(constant for constant in code.co_consts if inspect.iscode(constant))
+    return reads
+
+
+def lesson_variables_used(exercise: str, namespace: dict[str, Any], lesson: str) -> list[str]:
+    """The lesson-only names (see :func:`lesson_only_names`) the exercise's answer reads.
+
+    Follows the functions and classes the notebook itself defines that the answer
+    calls, so a helper that reads ``train`` counts too.
+
+    Args:
+        exercise: the exercise's name, which is the name of the function or class it defines.
+        namespace: the notebook's namespace.
+        lesson: the lesson's folder name.
+
+    Returns:
+        The names, sorted; empty if the answer reads none (or is not defined yet).
+    """
+    lesson_only = lesson_only_names(lesson)
+    module = namespace.get("__name__")
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending = [namespace[exercise]] if exercise in namespace else []
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        for name in _global_reads(value):
+            if name in lesson_only and name in namespace:
+                found.add(name)
+            called = namespace.get(name)
+            if (inspect.isfunction(called) or inspect.isclass(called)) and called.__module__ == module:
+                pending.append(called)
+    return sorted(found)
+
+
+def lesson_variables_note(exercise: str, names: list[str]) -> str:
+    """A warning for the check's report when the answer reads lesson-only names ("" if it reads none)."""
+    if not names:
+        return ""
+    listed = ", ".join(f"`{name}`" for name in names)
+    one = len(names) == 1
+    return (
+        f"\n  Note: {exercise} uses {listed}, which only the lesson's own cells define. Grading runs the setup "
+        f"and parameters cells and your answer cells, not the lesson's other cells, so {'it' if one else 'they'} "
+        f"will not exist there and the tests will fail: compute {'it' if one else 'them'} in your answer cell, "
+        f"or take {'it' if one else 'them'} as an argument."
+    )
 
 
 def format_report(exercise: str, results: list[TestResult], hidden: bool, offer_more_help: bool = False) -> str:
