@@ -117,6 +117,22 @@ def test_failure_message_teaches_input_expected_got_and_hint():
     assert "at [5]" in message and "hint: count rows once" in message
 
 
+@pytest.mark.parametrize(
+    ("got_columns", "names"),
+    [
+        (["a=x", "a=other", "b=y"], "missing: ['b=other']"),
+        (["a=x", "a=other", "b=y", "b=other", "c"], "not expected: ['c']"),
+        (["a=other", "a=x", "b=y", "b=other"], "the same columns in another order"),
+    ],
+)
+def test_a_frame_with_other_columns_is_told_which_ones(got_columns, names):
+    expected = pd.DataFrame({name: [1.0] for name in ["a=x", "a=other", "b=y", "b=other"]})
+    got = pd.DataFrame({name: [1.0] for name in got_columns})
+    with pytest.raises(AssertionError) as failure:
+        expect_same(got, expected, call="content_vectors(...)", hint="one column per value, then other")
+    assert names in str(failure.value)
+
+
 def test_student_cannot_change_the_tests_inputs():
     namespace = {}
     exec("def grab(values):\n    values.append(99)\n    return len(values)", namespace)  # noqa: S102

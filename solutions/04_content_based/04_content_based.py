@@ -92,7 +92,8 @@ print(
 # handful of times. A column for each would make long, sparse vectors, and a
 # brand seen once tells us little. We keep the `TOP_BRANDS` brands and the
 # `TOP_GROUPS` product groups most frequent among our users' training rows, and
-# bucket the rest into one "other" value. Every gender gets a column.
+# bucket the rest into one "other" value. Every gender our users chose keeps
+# its own value.
 #
 # A *vocabulary* here is the ordered list of values that get a column. Ties in
 # frequency are broken by the value itself, so the lists are the same every run.
@@ -118,9 +119,10 @@ for column, kept_values in vocabularies.items():
 # %% [markdown]
 # ## 3. Exercise: one-hot item vectors
 #
-# Each item becomes a row of zeros and ones: one column per gender, one per kept
-# brand plus "other", one per kept product group plus "other". An item has
-# exactly one 1 in each of the three blocks.
+# Each item becomes a row of zeros and ones. Every feature gets a block of
+# columns: one per value in its vocabulary, then one "other" column for every
+# value outside it. Gender has an "other" column too, for a gender none of our
+# users chose. An item has exactly one 1 in each of the three blocks.
 #
 # **Do not change the DataFrame you are given.** The original notebook this
 # course grew from wrote `df.loc[:, "brand"] = ...` on a filtered slice of a
@@ -176,7 +178,8 @@ item_vectors.iloc[:3, :6]
 # is 0.75 chose girls' items three times in four. The dot product of a user
 # vector with an item vector then adds up how often the user chose the item's
 # gender, the item's brand and the item's product group: items that share more
-# with the history score higher.
+# with the history score higher. For a rare brand, it is how often the user chose
+# *any* rare brand: they all share the brand "other" column.
 #
 # Average over the user's items (the rows), not over the features (the columns).
 
@@ -285,8 +288,8 @@ print(f"Trainable weights in the item tower: {len(item_tower.trainable_weights)}
 #   so that they compare equal to the ids in our tables.
 #
 # Many items share the same gender, brand and group, so they tie. The index
-# breaks ties by position (the earlier candidate wins), which is why the spec
-# asks you to index the items in the order you are given.
+# breaks ties by position (the earlier candidate wins), which is why the
+# docstring asks you to index the items in the order they are given.
 
 
 # %% tags=["answer:top_k_through_index"]
@@ -414,8 +417,24 @@ recommended_items = items.set_index("item_no").loc[top_ten_ids, ["gender_descrip
 print(f"User {user}: {len(history)} items in their history.")
 history[["item_no", "gender_description", "brand", "product_group"]]
 
+# %% [markdown]
+# The model does not see brand names. It sees a brand's column if the brand is
+# one of the `TOP_BRANDS` kept ones, and the brand "other" column otherwise; the
+# same goes for product groups. Next to each recommendation is its brand as the
+# model sees it.
+
+
 # %%
-recommended_items
+def as_the_model_sees_it(frame: pd.DataFrame) -> pd.DataFrame:
+    """The features of some items, with every value outside its vocabulary replaced by "other"."""
+    return pd.DataFrame(
+        {column: frame[column].where(frame[column].isin(kept), "other") for column, kept in vocabularies.items()}
+    )
+
+
+seen_history = as_the_model_sees_it(history)
+seen_top = as_the_model_sees_it(recommended_items)
+recommended_items.assign(**{"brand, as the model sees it": seen_top["brand"]})
 
 # %%
 import matplotlib.pyplot as plt
@@ -437,24 +456,41 @@ def plot_category_shares(history: pd.DataFrame, recommended: pd.DataFrame, colum
 
 figure = plot_category_shares(history, recommended_items, "product_group", f"User {user}: product groups")
 
-# %% [markdown]
 # %%
-say(
-    f"This user's history spans {history['product_group'].nunique()} product group(s) and "
-    f"{history['brand'].nunique()} brand(s); the top 10 come from {recommended_items['product_group'].nunique()} "
-    f"group(s) and {recommended_items['brand'].nunique()} brand(s)."
+favourite = {column: most_frequent(seen_history, column, 1)[0] for column in ("product_group", "brand")}
+in_history = {column: int((seen_history[column] == value).sum()) for column, value in favourite.items()}
+in_top = {column: int((seen_top[column] == value).sum()) for column, value in favourite.items()}
+text = (
+    f"The history's most common product group is **{favourite['product_group']}** "
+    f"({in_history['product_group']} of its {len(history)} items), and **{in_top['product_group']} of the top "
+    f"{len(seen_top)}** are in it. Its most common brand, as the model sees it, is **{favourite['brand']}** "
+    f"({in_history['brand']} of {len(history)}), and **{in_top['brand']} of the top {len(seen_top)}** have it."
 )
-claim("the top 10 come from no more product groups than the history", recommended_items["product_group"].nunique()
-      <= history["product_group"].nunique())  # fmt: skip
+if favourite["brand"] == "other":
+    rare_in_history = history.loc[seen_history["brand"] == "other", "brand"].nunique()
+    rare_in_top = recommended_items.loc[seen_top["brand"] == "other", "brand"].nunique()
+    text += (
+        f' But "other" is not one brand: it stands for every brand outside the {TOP_BRANDS} kept ones, '
+        f"{rare_in_history} different brands in this history and {rare_in_top} in the top {len(seen_top)}. "
+        "To the model they are all the same brand, so a history full of rare brands makes every rare brand "
+        "look like a favourite."
+    )
+say(text)
+for column, words in (("product_group", "product group"), ("brand", "brand (as the model sees it)")):
+    claim(
+        f"the top 10's most common {words} is the history's most common",
+        most_frequent(seen_top, column, 1)[0] == favourite[column],
+        evidence=f"{favourite[column]}: {in_top[column]} of the top 10",
+    )
 
 # %% [markdown]
-# The top 10 crowd into the product group and brand that dominate the history:
-# identical metadata means identical scores, so the list is a run of
-# near-duplicates. That is the strength and the weakness of content-based
-# retrieval. It needs no interaction data for an item (a brand-new item is
-# recommended as soon as it has metadata), and it is easy to explain. But it
-# only ever offers more of the same, and it cannot learn that people who buy
-# one brand of boots often buy a certain brand of rain coats.
+# Items with the same gender, brand and product group get the same score, so the
+# list fills up with items that match the history's most common values, as the
+# model sees them: a run of near-duplicates. That is the strength and the
+# weakness of content-based retrieval. It needs no interaction data for an item
+# (a brand-new item is recommended as soon as it has metadata), and it is easy
+# to explain. But it only ever offers more of the same, and it cannot learn that
+# people who buy one brand of boots often buy a certain brand of rain coats.
 #
 # Lesson 5 keeps the metadata and adds back what we learned in lesson 3: an ID
 # embedding per item, trained on interactions.

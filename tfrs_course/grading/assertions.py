@@ -331,13 +331,28 @@ def _element(array: np.ndarray, position: tuple[int, ...]) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _columns_difference(got: list, expected: list) -> str:
+    """Name what differs between two column lists: the missing ones, the extra ones, or their order."""
+    missing = [name for name in expected if name not in got]
+    extra = [name for name in got if name not in expected]
+    found = []
+    if missing:
+        found.append(f"missing: {missing}")
+    if extra:
+        found.append(f"not expected: {extra}")
+    return "; ".join(found) or "the same columns in another order"
+
+
 def _frame_difference(
     got: Any, expected: pd.DataFrame, where: str, rtol: float, atol: float, check_index: bool
 ) -> str | None:
     if not isinstance(got, pd.DataFrame):
         return f"expected a pandas DataFrame, got {type(got).__name__}"
     if list(got.columns) != list(expected.columns):
-        return f"expected columns {list(expected.columns)}, got columns {list(got.columns)}"
+        return (
+            f"expected columns {list(expected.columns)}, got columns {list(got.columns)} "
+            f"({_columns_difference(list(got.columns), list(expected.columns))})"
+        )
     if len(got) != len(expected):
         return f"expected {len(expected)} rows, got {len(got)}"
     if check_index:
