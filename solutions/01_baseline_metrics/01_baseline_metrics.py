@@ -55,10 +55,11 @@ KS = (1, 5, 10, 50, 100)  # the cut-offs we report accuracy at
 # ## 1. The data
 #
 # Babyshop is a Swedish retailer of children's clothes and gear. Each row of the
-# `train` and `test` tables is one **user-item pair**: the user viewed, saved or
-# bought the item at least once. The row also carries the item's gender
-# description, brand and product group, and the month of the pair's first event.
-# The pairs were split at random: 85% into `train`, 15% into `test`.
+# `train` and `test` tables is one **user-item pair**: the user viewed the item,
+# added it to the cart or to a wish list, or bought it, at least once. The row
+# also carries the item's gender description, brand and product group, and the
+# month of the pair's first event. The pairs were split at random into `train`
+# and `test`; the cell below prints the shares.
 #
 # `load_babyshop()` uses the real files when a verified copy has been downloaded,
 # and otherwise a *synthetic twin*: generated data with the same columns and
@@ -71,6 +72,9 @@ KS = (1, 5, 10, 50, 100)  # the cut-offs we report accuracy at
 data = load_babyshop()
 print(data)
 train, test = data.train, data.test
+print(
+    f"{len(train) / (len(train) + len(test)):.0%} of the pairs are in train, {len(test) / (len(train) + len(test)):.0%} in test"
+)
 train.head()
 
 # %%
@@ -119,7 +123,10 @@ def select_top_users(train: pd.DataFrame, n: int) -> list[str]:
 top_users = select_top_users(train, NUM_USERS)
 train_top = train[train["user_no"].isin(top_users)]
 test_top = test[test["user_no"].isin(top_users)]
-print(f"Kept {len(top_users):,} users: {len(train_top):,} train rows, {len(test_top):,} test rows.")
+print(
+    f"Kept {len(top_users):,} users: {len(train_top):,} train rows, {len(test_top):,} test rows "
+    f"({len(test_top) / (len(train_top) + len(test_top)):.0%} of their pairs are in test)."
+)
 
 # %% [markdown]
 # ## 3. Exercise: the most popular items
@@ -278,8 +285,8 @@ side_by_side = pd.DataFrame(
 side_by_side.round(5)
 
 # %% [markdown]
-# These numbers are the bar to clear. Every later lesson measures its model the
-# same way: it retrieves each user's list from the model and scores the lists
+# These numbers are the bar to clear. Lessons 2 to 5 measure their models the
+# same way: they retrieve each user's list from the model and score the lists
 # with this `top_k_accuracy`, on the same users and test rows, so you can see
 # what each idea buys: learned ID embeddings (lessons 2 and 3), item content
 # (lesson 4), and both together (lesson 5).

@@ -88,9 +88,9 @@ print(
 # %% [markdown]
 # ## 2. Which values get a column
 #
-# Brands and product groups are long-tailed: a few hundred brands appear only a
-# handful of times. A column for each would make long, sparse vectors, and a
-# brand seen once tells us little. We keep the `TOP_BRANDS` brands and the
+# Brands and product groups are long-tailed: many brands appear only a handful
+# of times (the cell below counts them). A column for each would make long,
+# sparse vectors, and a brand seen once tells us little. We keep the `TOP_BRANDS` brands and the
 # `TOP_GROUPS` product groups most frequent among our users' training rows, and
 # bucket the rest into one "other" value. Every gender our users chose keeps
 # its own value.
@@ -112,6 +112,10 @@ vocabularies = {
     "brand": most_frequent(train_top, "brand", TOP_BRANDS),
     "product_group": most_frequent(train_top, "product_group", TOP_GROUPS),
 }
+brand_rows = train_top["brand"].value_counts()
+print(
+    f"{(brand_rows <= 5).sum():,} of our users' {len(brand_rows):,} brands occur in 5 or fewer of their training rows"
+)
 for column, kept_values in vocabularies.items():
     covered = items[column].isin(kept_values).mean()
     print(f"{column}: {len(kept_values)} values with a column; they cover {covered:.0%} of the catalogue")
