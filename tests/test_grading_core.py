@@ -76,6 +76,41 @@ def test_objects_that_forge_equality_cannot_cross(forged):
         boundary.encode(forged)
 
 
+def _forged_reply(header: dict, data: bytes) -> bytes:
+    """A reply holding one array whose .npy header and data the worker wrote itself."""
+    import base64
+    import io
+
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, header)
+    payload = base64.b64encode(stream.getvalue() + data).decode("ascii")
+    return json.dumps({"__ndarray__": payload}).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("header", "data"),
+    [
+        # 250 million zero-width elements: nothing to send, gigabytes as Python objects.
+        ({"descr": "|S0", "fortran_order": False, "shape": (250_000_000,)}, b""),
+        ({"descr": "|V8", "fortran_order": False, "shape": (2,)}, bytes(16)),
+        # The header promises more data than follows.
+        ({"descr": "<f8", "fortran_order": False, "shape": (1_000_000,)}, bytes(8)),
+        ({"descr": "<U1", "fortran_order": False, "shape": (3_000_000,)}, bytes(12_000_000)),
+    ],
+    ids=["zero-width", "raw-bytes", "short-data", "too-much-text"],
+)
+def test_forged_array_replies_are_refused_before_they_cost_memory(header, data):
+    with pytest.raises(boundary.BoundaryError):
+        boundary.decode(_forged_reply(header, data))
+
+
+def test_honest_arrays_still_decode_from_the_same_format():
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(boundary.decode(_forged_reply({"descr": "<f4", "fortran_order": False, "shape": (3, 4)},
+                                                        values.tobytes())), values)  # fmt: skip
+    assert boundary.decode(boundary.encode(np.array(["a", "bc"]))).tolist() == ["a", "bc"]
+
+
 def test_named_tuples_and_standard_dicts_cross_as_their_items():
     # "Return (train, test)" or "a dict {k: accuracy}" is honestly answered with a
     # NamedTuple or a defaultdict: their items cross, as a plain list and dict.

@@ -67,6 +67,7 @@ REASONS = {
     "kit_answers": "not available while your notebook is graded",
     "kit_source": "the kit gave nothing away",
     "huge_reply": "bytes allowed",
+    "huge_message": "characters cut",
     "markdown_injection": "Injected heading",
     "leak_hidden_inputs": "seen ",
     "write_outside": "expected:",

@@ -159,6 +159,23 @@ def test_a_worker_that_dies_or_hangs_gets_its_death_message(call, words):
         code.close()
 
 
+def test_defining_the_cells_counts_against_the_submission_time():
+    # A cell that sleeps while it is defined: loading may take load_seconds (60 s), but the
+    # whole submission only 4 s, so grading must give up after about 4 s, with a reason.
+    limits = Limits(call_seconds=20, exercise_seconds=60, load_seconds=60, submission_seconds=4)
+    master = layout.lesson(LESSON).master_notebook
+    program = build_program(read_notebook(master), read_notebook(master), master, LESSON)
+    program.answers = [AnswerCell("probe", PROBE + "\nimport time\npaused = time.sleep(30)\n")]
+    code = IsolatedStudentCode(program, limits=limits)
+    started = time.monotonic()
+    try:
+        with pytest.raises(StudentCodeError, match="while its cells were being defined, it did not answer in time"):
+            code.call("slow", 1, 0)
+    finally:
+        code.close()
+    assert time.monotonic() - started < 20, "loading was allowed more than the submission's time"
+
+
 def test_a_template_killed_during_a_call_costs_the_call_nothing():
     code = _code()
     try:

@@ -159,8 +159,35 @@ def _array_to_text(array: np.ndarray, where: str) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+# Text arrays become one Python string per element when a test compares them with a list:
+# more elements than a reply may hold values would cost the grader gigabytes.
+_MAX_TEXT_ELEMENTS = 2_000_000
+
+
 def _array_from_text(text: str) -> np.ndarray:
-    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+    """An array from its ``.npy`` bytes, once its header is checked against the bytes that follow.
+
+    The worker writes these bytes, so they may be forged: a header may promise a dtype that
+    cannot cross the boundary, or millions of zero-width elements that cost nothing to send
+    and gigabytes to turn into Python objects.
+    """
+    data = base64.b64decode(text)
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise BoundaryError(f"an array in .npy format {version} cannot cross the boundary")
+    if dtype.kind not in _ARRAY_KINDS or dtype.itemsize == 0 or dtype.fields is not None or dtype.subdtype:
+        raise BoundaryError(f"an array of dtype {dtype} cannot cross the boundary")
+    count = math.prod(shape)
+    if dtype.kind == "U" and count > _MAX_TEXT_ELEMENTS:
+        raise BoundaryError(f"a text array of {count:,} elements is more than the {_MAX_TEXT_ELEMENTS:,} allowed")
+    if count * dtype.itemsize != len(data) - stream.tell():
+        raise BoundaryError("an array's data does not match its header")
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def _from_json(value: Any) -> Any:

@@ -45,6 +45,11 @@ TEMPLATE_LOST = "the grader's worker template stopped under it"
 # whatever the worker sends. Arrays travel as .npy bytes, so real answers stay far below.
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 MAX_REPLY_VALUES = 2_000_000
+# Student code writes its own error messages, and a cell's problem can quote it. Keep enough
+# to read (the start and the end, where the exception's own line is); never enough to fill
+# the grader's memory or the feedback: every call's message is cut to this size.
+STUDENT_TEXT_CHARS = 4000
+MAX_PROBLEMS = 100
 
 
 @dataclass
@@ -71,6 +76,20 @@ class Limits:
     submission_seconds: float = 1200.0
     reply_bytes: int = MAX_REPLY_BYTES
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+
+def student_text(value: object, limit: int = STUDENT_TEXT_CHARS) -> str:
+    """Text that came from the worker, cut to ``limit`` characters: its start, a note, its end."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... ({len(text) - 2 * half:,} characters cut) ...\n{text[-half:]}"
+
+
+def _seconds(value: float) -> str:
+    """A time limit in words: whole seconds, or two significant digits below one second."""
+    return f"{value:.0f} s" if value >= 1 else f"{value:.2g} s"
 
 
 def _worker_environment() -> dict[str, str]:
@@ -250,6 +269,9 @@ class IsolatedStudentCode:
         message["args"] = boundary.encode(list(args)).decode("utf-8")
         message["kwargs"] = boundary.encode(kwargs).decode("utf-8")
         self._ensure_loaded()
+        if self._spent >= self.limits.submission_seconds:
+            self._fatal = f"The submission used up its {_seconds(self.limits.submission_seconds)} of grading time."
+            raise StudentCodeError(self._fatal)
         timeout = min(
             self.limits.call_seconds,
             self.limits.submission_seconds - self._spent,
@@ -266,11 +288,11 @@ class IsolatedStudentCode:
                 self.close()
                 return self._request(message, label, args, kwargs, retried=True)
             if reason == TIMED_OUT:
-                reason = f"it did not finish within {timeout:.0f} s (an endless loop, or far too much work?)"
+                reason = f"it did not finish within {_seconds(timeout)} (an endless loop, or far too much work?)"
             self.close()  # a fresh worker for the next call
             failure = f"Calling {label} stopped the grader's worker: {reason}."
             if self._spent >= self.limits.submission_seconds:
-                self._fatal = f"The submission used up its {self.limits.submission_seconds:.0f} s of grading time."
+                self._fatal = f"The submission used up its {_seconds(self.limits.submission_seconds)} of grading time."
             if self._label_seconds[label] >= self.limits.exercise_seconds or label in self._crashed_once:
                 self._label_failures[label] = f"{failure} (It did so in an earlier test too; not called again.)"
             self._crashed_once.add(label)
@@ -283,13 +305,17 @@ class IsolatedStudentCode:
                 f"{PRINT_LIMIT_BYTES / 1e6:.0f} MB allowed; remove the print calls from your function."
             )
         if reply["status"] == "student_error":
-            raise StudentCodeError(str(reply.get("message")))
+            raise StudentCodeError(student_text(reply.get("message")))
         if reply["status"] != "ok":
-            raise StudentCodeError(f"Calling {label} failed in the grader's worker: {reply.get('message')}")
+            raise StudentCodeError(
+                f"Calling {label} failed in the grader's worker: {student_text(reply.get('message'))}"
+            )
         try:
             return boundary.decode(str(reply.get("result")).encode("utf-8"))
-        except (ValueError, TypeError, KeyError, RecursionError) as error:
-            raise StudentCodeError(f"{label} sent back something that is not plain data: {error}") from error
+        except (ValueError, TypeError, KeyError, RecursionError, MemoryError) as error:
+            raise StudentCodeError(
+                f"{label} sent back something that is not plain data: {student_text(error)}"
+            ) from error
 
     def _ensure_loaded(self) -> None:
         if self._worker is not None and self._worker.alive():
@@ -305,13 +331,15 @@ class IsolatedStudentCode:
         for attempt in range(2):
             worker = _Worker(self.limits, self.program.lesson, self._tensorflow)
             started = time.monotonic()
-            reply = worker.request(load, self.limits.load_seconds)
+            # Loading counts against the submission's time too: a notebook that sleeps while its
+            # cells are defined must not hold a grading slot longer than the submission limit.
+            reply = worker.request(load, min(self.limits.load_seconds, self.limits.submission_seconds - self._spent))
             self._spent += time.monotonic() - started
             if reply is not None or attempt or worker.death() != TEMPLATE_LOST:
                 break
             worker.stop()
         if reply is None or reply.get("status") != "ok":
-            reason = worker.death() if reply is None else reply.get("message", "unknown error")
+            reason = worker.death() if reply is None else student_text(reply.get("message", "unknown error"))
             worker.stop()
             self._fatal = self.load_error = (
                 f"The grader could not load {self.origin or 'the submission'}: while its cells were being "
@@ -320,5 +348,8 @@ class IsolatedStudentCode:
             raise StudentCodeError(self._fatal)
         problems = reply.get("problems")
         if isinstance(problems, dict):
-            self.problems = {str(cell): str(problem) for cell, problem in problems.items()}
+            kept = list(problems.items())[:MAX_PROBLEMS]
+            self.problems = {student_text(cell, 200): student_text(problem) for cell, problem in kept}
+            if len(problems) > MAX_PROBLEMS:
+                self.problems["(more cells)"] = f"{len(problems) - MAX_PROBLEMS:,} more problems not shown"
         self._worker = worker
