@@ -24,18 +24,25 @@ def content_vectors_side_effects(lookup, items: pd.DataFrame, vocabularies: dict
         vocabularies: passed through to ``content_vectors``.
 
     Returns:
-        ``{"input_unchanged": bool, "pandas_warnings": [warning class names]}``.
+        ``{"input_unchanged": bool, "pandas_warnings": [warning class names],
+        "one_row_per_item": bool}``. The last is only a sanity check (a DataFrame
+        with a row per item of the slice): a function that returns nothing leaves
+        its input alone too, and must not earn this test's point for it.
     """
     content_vectors = lookup("content_vectors")
     sliced = items[items["colour"] != ""]
     before = sliced.copy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        content_vectors(sliced, vocabularies)
+        result = content_vectors(sliced, vocabularies)
     pandas_warnings = sorted(
         {warning.category.__name__ for warning in caught if "pandas" in warning.category.__module__}
     )
-    return {"input_unchanged": bool(sliced.equals(before)), "pandas_warnings": pandas_warnings}
+    return {
+        "input_unchanged": bool(sliced.equals(before)),
+        "pandas_warnings": pandas_warnings,
+        "one_row_per_item": isinstance(result, pd.DataFrame) and len(result) == len(sliced),
+    }
 
 
 def frozen_tower_lookups(lookup, ids: list[str], values: np.ndarray, queries: list[str]) -> np.ndarray:
@@ -68,8 +75,11 @@ def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray) -> d
         values: shape (len(ids), width), their vectors.
 
     Returns:
-        ``{"trainable_weights": int, "vectors_changed": bool}``: how many trainable
-        weights the tower has, and whether an optimizer changed the vectors.
+        ``{"trainable_weights": int, "vectors_changed": bool, "vectors_differ_by_id": bool}``:
+        how many trainable weights the tower has, whether an optimizer changed the
+        vectors, and whether ids with different vectors get different outputs (a
+        sanity check: a tower that returns zeros for everything cannot train either,
+        and must not earn this test's point for it).
     """
     import tensorflow as tf
 
@@ -86,7 +96,11 @@ def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray) -> d
         if pairs:
             optimizer.apply_gradients(pairs)
     after = np.asarray(tower(batch))
-    return {"trainable_weights": len(tower.trainable_weights), "vectors_changed": bool(not np.allclose(before, after))}
+    return {
+        "trainable_weights": len(tower.trainable_weights),
+        "vectors_changed": bool(not np.allclose(before, after)),
+        "vectors_differ_by_id": bool(len(np.unique(np.round(before, 6), axis=0)) > 1),
+    }
 
 
 def _fixed_tower(ids: list[str], values: np.ndarray):
