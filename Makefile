@@ -14,7 +14,7 @@ STUDENT_JUPYTER_CONFIG := $(CURDIR)/jupyter-config/student
 LAB_DIR ?= lessons
 LAB_ARGS ?=
 
-.PHONY: help install demo test test-fast test-browser lint lab lab-instructor lessons check-lessons \
+.PHONY: help install demo test test-fast test-browser lint lab lab-instructor nbgrader lessons check-lessons \
 	bench bench-data bench-grading bench-lessons bench-serving clean
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo "  make lint           - ruff check over the kit, tests, solutions and lessons; ruff format --check"
 	@echo "Instructors:"
 	@echo "  make lab-instructor - JupyterLab on the whole course, with nbgrader's instructor panels"
+	@echo "  make nbgrader ARGS=\"autograde 01_baseline_metrics\" - any nbgrader command, run as the course needs it"
 	@echo "  make lessons        - regenerate solutions/*.ipynb and lessons/ from solutions/*/*.py"
 	@echo "  make check-lessons  - fail if lessons/ is stale or leaks solutions"
 	@echo "  make bench          - print benchmark figures (bench-data, bench-grading, bench-lessons, bench-serving)"
@@ -81,8 +82,19 @@ lab: $(INSTALLED)
 	JUPYTER_CONFIG_PATH="$(STUDENT_JUPYTER_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 		$(BIN)/jupyter lab --notebook-dir="$(LAB_DIR)" $(ALLOW_ROOT) $(LAB_ARGS)
 
+# nbgrader runs `alembic` (its gradebook's database tool) from PATH: the kit's environment goes
+# first, or a command such as generate_assignment removes the lesson's student copy and fails.
+NBGRADER_PATH := PATH="$(abspath $(BIN)):$$PATH"
+
 lab-instructor: $(INSTALLED)
-	$(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
+	$(NBGRADER_PATH) $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
+
+# generate_assignment rewrites lessons/ in nbgrader's own JSON layout (same cells, other
+# formatting); rebuilding them afterwards keeps `make check-lessons` and git clean.
+nbgrader: $(INSTALLED)
+	@test -n "$(ARGS)" || { echo 'Say which command: make nbgrader ARGS="generate_assignment 01_baseline_metrics --force"'; exit 2; }
+	$(NBGRADER_PATH) $(BIN)/nbgrader $(ARGS)
+	$(if $(findstring generate_assignment,$(ARGS)),$(BIN)/tfrs-course lessons build)
 
 lessons: $(INSTALLED)
 	$(BIN)/tfrs-course lessons build

@@ -1,10 +1,11 @@
 """nbgrader on this course's layout: masters in solutions/, student copies in lessons/.
 
-Run nbgrader from the repository root (the folder of this file):
-    nbgrader generate_assignment 01_baseline_metrics --force
-    nbgrader autograde 01_baseline_metrics
-    nbgrader generate_feedback 01_baseline_metrics
-    nbgrader export
+Run nbgrader from the repository root (the folder of this file), through make, which
+puts the kit's environment on PATH (nbgrader runs `alembic` from it):
+    make nbgrader ARGS="generate_assignment 01_baseline_metrics --force"
+    make nbgrader ARGS="autograde 01_baseline_metrics"
+    make nbgrader ARGS="generate_feedback 01_baseline_metrics"
+    make nbgrader ARGS=export
 Submissions go in submitted/<student_id>/<lesson>/<lesson>.ipynb.
 """
 

@@ -45,3 +45,15 @@ def test_the_student_config_switches_off_every_nbgrader_extension_installed():
         (Path(sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / "nbgrader.json").read_text()
     )["ServerApp"]["jpserver_extensions"]
     assert set(installed) <= switched_off, set(installed) - switched_off
+
+
+def test_make_nbgrader_puts_the_kit_first_on_path_and_rebuilds_the_lessons_it_rewrites():
+    # nbgrader runs `alembic` from PATH; without the kit's environment there,
+    # generate_assignment deletes the lesson's student copy and then fails.
+    venv_bin = str(REPO / ".venv" / "bin")
+    generate = _make("-n", "nbgrader", "ARGS=generate_assignment 01_baseline_metrics --force")
+    assert f'PATH="{venv_bin}:' in generate and "nbgrader generate_assignment 01_baseline_metrics" in generate
+    assert "tfrs-course lessons build" in generate
+    autograde = _make("-n", "nbgrader", "ARGS=autograde 01_baseline_metrics")
+    assert "tfrs-course lessons build" not in autograde
+    assert f'PATH="{venv_bin}:' in _make("-n", "lab-instructor")
