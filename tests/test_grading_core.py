@@ -269,3 +269,20 @@ def test_leak_check_finds_solution_code_in_a_student_copy(tmp_path, monkeypatch)
     leaked.write_text(leaked.read_text().replace("raise NotImplementedError", solution_line + "  #", 1))
     problems = lessons.find_leaks(name, course)
     assert any(solution_line in problem for problem in problems)
+
+
+def test_a_check_keeps_tensorflow_warnings_out_of_the_cell(caplog):
+    # Tests call a student's tf.function with several shapes; TensorFlow's "retracing"
+    # warnings would land in the check cell's output.
+    import logging
+
+    from tfrs_course.grading.check import _tensorflow_logs_off
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    with _tensorflow_logs_off():
+        logger.warning("5 out of the last 5 calls triggered tf.function retracing")
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
+    assert logger.level == level
+    logger.warning("after the check, warnings show again")
+    assert [record for record in caplog.records if "show again" in record.getMessage()]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import dis
 import functools
 import html
 import inspect
+import logging
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from tfrs_course import layout
@@ -38,6 +41,22 @@ def _notebook_namespace() -> dict[str, Any]:
     if shell is not None:
         return shell.user_ns
     return vars(sys.modules["__main__"])
+
+
+@contextlib.contextmanager
+def _tensorflow_logs_off() -> Iterator[None]:
+    """Within it, TensorFlow's Python logger keeps its warnings to itself.
+
+    Tests call a student's function with several shapes, so TensorFlow warns that
+    it retraces a ``tf.function``: noise in a check's report, and on stderr.
+    """
+    logger = logging.getLogger("tensorflow")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 class Checker:
@@ -85,7 +104,7 @@ class Checker:
 
         namespace = _notebook_namespace()
         student = StudentCode(namespace, origin="this notebook")
-        with warnings.catch_warnings(), code_hints(True if hint else self._failed_before):
+        with warnings.catch_warnings(), code_hints(True if hint else self._failed_before), _tensorflow_logs_off():
             # nbgrader scores a test cell that writes to stderr as zero.
             warnings.simplefilter("ignore")
             run = run_tests(
