@@ -11,14 +11,27 @@ Always:
 - resource limits: CPU seconds, address space (memory), processes, open files,
   file size, no core dumps;
 - an empty working directory and a scrubbed environment (set by the caller);
-- the worker dies with the process that started it (``PR_SET_PDEATHSIG``).
+- the worker dies with the process that started it (``PR_SET_PDEATHSIG``);
+- on x86_64 and aarch64, a system-call filter (seccomp, with ``PR_SET_NO_NEW_PRIVS``)
+  makes the kernel's key-management calls (``add_key``, ``request_key``, ``keyctl``)
+  fail with ``EPERM``: keys are not namespaced, so they could carry a hidden test's
+  inputs from one worker to the next and outlive grading. Calls through another ABI
+  (x32, 32-bit) fail the same way. The filter is installed before student code
+  exists and no process can remove it.
 
 When started as root on Linux (the kit's own sandbox, written after the way
 bubblewrap builds one):
 - new mount, network, PID, IPC and UTS namespaces: no network but an
   unconfigured loopback, no shared memory or semaphores of the host, and only
-  its own processes in a fresh ``/proc``; when the worker exits, every process it
-  started dies with it;
+  its own processes in a fresh ``/proc``;
+- PID 1 of that namespace is a small trusted init (this module's code, never the
+  student's): it forks the worker, reaps orphans, and exits with the worker's
+  status when the worker ends. It runs as an unprivileged uid of its own
+  (:data:`INIT_UID`), so the worker can neither signal nor trace it, and it dies with
+  the process that started it (``PR_SET_PDEATHSIG``, which student code cannot clear in
+  another process). When the init ends, the kernel kills every process in the
+  namespace: whatever the worker does (``prctl``, ``setsid``, double forks, ignoring
+  signals), nothing it started outlives its grading;
 - a new, read-only root file system that holds only the system folders
   (``/usr``, ``/etc``, ``/lib``...), a few devices, the interpreter, the
   virtualenv and the kit's package, each read-only, wherever they are (under
@@ -43,6 +56,7 @@ then starts its workers without namespaces and says why.
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import json
 import os
@@ -50,6 +64,7 @@ import platform
 import resource
 import select
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -71,6 +86,21 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+# Classic BPF instructions: load a 32-bit word of the system call's data; jumps; return.
+BPF_LOAD_WORD = 0x20  # BPF_LD | BPF_W | BPF_ABS
+BPF_JUMP_IF_EQUAL = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+BPF_JUMP_IF_SET = 0x45  # BPF_JMP | BPF_JSET | BPF_K
+BPF_RETURN = 0x06  # BPF_RET | BPF_K
+SECCOMP_DATA_NR, SECCOMP_DATA_ARCH = 0, 4  # offsets in struct seccomp_data
+X32_SYSCALL_BIT = 0x40000000
+# The audit architecture a 64-bit process's calls carry, and its numbers for add_key,
+# request_key and keyctl.
+KEY_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
 # What every program needs from the host, read-only. Merged-/usr systems make
 # /bin, /lib and the like symbolic links into /usr; they are recreated as links.
@@ -81,6 +111,9 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # live process has. So one worker's fork bomb cannot use up another worker's process limit.
 WORKER_UID_BASE = 100_000
 NO_GROUP = 65534
+# The sandboxes' inits run as this uid, which no student code ever runs as (workers' uids are
+# above WORKER_UID_BASE): a worker cannot signal or trace its init.
+INIT_UID = WORKER_UID_BASE - 1
 SANDBOX_NAME = "the kit's own namespace sandbox (pivot_root into a new read-only root)"
 
 
@@ -152,6 +185,7 @@ def sandbox_capabilities() -> dict[str, bool]:
         "kill_all_descendants": isolated,
         "own_processes_only": isolated,
         "no_shared_memory": isolated,
+        "no_kernel_keys": keyring_filter() is not None,
     }
 
 
@@ -159,13 +193,69 @@ def sandbox_description() -> str:
     """Which sandbox grading uses here, in words (for the instructor)."""
     problem = isolation_problem()
     if not problem:
-        return SANDBOX_NAME
-    if not _root_on_linux():
-        return "a separate process with resource limits only (not root: no namespaces)"
-    return (
-        f"a separate process with resource limits only: the namespace sandbox cannot be built here ({problem}), "
-        "so student code could read the course's files, tests and reference included, while it runs"
+        described = SANDBOX_NAME
+    elif not _root_on_linux():
+        described = "a separate process with resource limits only (not root: no namespaces)"
+    else:
+        described = (
+            f"a separate process with resource limits only: the namespace sandbox cannot be built here ({problem}), "
+            "so student code could read the course's files, tests and reference included, while it runs"
+        )
+    if keyring_filter() is None:
+        described += (
+            f"; no system-call filter for the kernel's keyring on {platform.machine()} "
+            f"({', '.join(KEY_SYSCALLS)} only), so workers could pass data to each other through kernel keys"
+        )
+    return described
+
+
+def keyring_filter() -> list[tuple[int, int, int, int]] | None:
+    """The seccomp program that refuses the kernel's key-management calls, or None on other architectures.
+
+    Each instruction is (code, jump if true, jump if false, constant). Calls made through
+    another ABI than the interpreter's own (x86_64's x32 numbers, or a 32-bit program the
+    worker runs) are numbered differently, so they are all refused.
+    """
+    machine = platform.machine()
+    if not sys.platform.startswith("linux") or machine not in KEY_SYSCALLS or sys.maxsize < 2**32:
+        return None
+    architecture, numbers = KEY_SYSCALLS[machine]
+    refuse = (BPF_RETURN, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM)
+    program = [(BPF_LOAD_WORD, 0, 0, SECCOMP_DATA_ARCH), (BPF_JUMP_IF_EQUAL, 1, 0, architecture), refuse]
+    program.append((BPF_LOAD_WORD, 0, 0, SECCOMP_DATA_NR))
+    if machine == "x86_64":
+        program += [(BPF_JUMP_IF_SET, 0, 1, X32_SYSCALL_BIT), refuse]
+    for number in numbers:
+        program += [(BPF_JUMP_IF_EQUAL, 0, 1, number), refuse]
+    program.append((BPF_RETURN, 0, 0, SECCOMP_RET_ALLOW))
+    return program
+
+
+class _FilterProgram(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_keyring_filter() -> bool:
+    """Refuse the kernel's keyring to this process and every process it starts, for good.
+
+    Returns False where there is no filter for this architecture (see :func:`keyring_filter`).
+    Call it while the process has a single thread: the filter applies to the calling thread,
+    and to the threads and processes it starts later.
+    """
+    program = keyring_filter()
+    if program is None:
+        return False
+    code = b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(code, len(code))
+    fprog = _FilterProgram(len(program), ctypes.addressof(buffer))
+    zero = ctypes.c_ulong(0)
+    # Required for an unprivileged process, and no later exec may gain privileges either.
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), zero, zero, zero), "prctl(PR_SET_NO_NEW_PRIVS)")
+    _check(
+        _libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), zero, zero),
+        "seccomp filter for the kernel's keyring",
     )
+    return True
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -328,28 +418,74 @@ def hide_after_loading(paths: list[Path]) -> None:
             _mount("/dev/null", path, None, MS_BIND)
 
 
+def _exit_as(status: int, used_its_cpu: bool = False) -> None:
+    """Exit with a child's wait status: its exit code, or 128 + the signal that killed it."""
+    if os.WIFEXITED(status):
+        os._exit(os.WEXITSTATUS(status))
+    number = os.WTERMSIG(status)
+    # A worker that ignores SIGXCPU is ended by the hard CPU limit's SIGKILL: report
+    # that as the CPU limit, so the student is told why.
+    if used_its_cpu and number == signal.SIGKILL:
+        number = signal.SIGXCPU
+    os._exit(128 + number)
+
+
+def _parent_gone(alive: int) -> bool:
+    """Whether the process holding the other end of pipe ``alive`` has exited (the pipe reads as ended)."""
+    return bool(select.select([alive], [], [], 0)[0])
+
+
+def _serve_as_init(worker: int, parent_alive: int, config: SandboxConfig) -> None:
+    """PID 1 of the sandbox: reap every orphan, and exit as the worker does. Never returns.
+
+    When this process exits, the kernel kills everything left in the namespace. It holds
+    no pipe of the grader's, so the reply pipe ends when the worker's processes do.
+    """
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    os.chdir("/")
+    # PID 1 gets only the signals it handles from its own namespace; it handles none.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setgroups([])
+    os.setgid(NO_GROUP)
+    os.setuid(INIT_UID)
+    die_with_parent()  # a change of uid clears it
+    if _parent_gone(parent_alive):  # the parent died before the line above: nothing would kill us
+        os._exit(1)
+    while True:
+        pid, status, usage = os.wait4(-1, 0)
+        if pid == worker:
+            _exit_as(status, used_its_cpu=usage.ru_utime + usage.ru_stime >= config.cpu_seconds)
+
+
 def _isolate(config: SandboxConfig) -> int:
-    """Namespaces and the new root. Returns the uid the worker will run as."""
+    """Namespaces, the new root and the trusted init. Returns, in the worker, the uid it will run as."""
     uid = WORKER_UID_BASE + os.getpid()
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-    # The first child is PID 1 of the new PID namespace: when it exits, the kernel
-    # kills every process it left behind (a fork bomb's included).
-    child = os.fork()
-    if child:
-        _, status, usage = os.wait4(child, 0)
-        if os.WIFEXITED(status):
-            os._exit(os.WEXITSTATUS(status))
-        number = os.WTERMSIG(status)
-        # PID 1 of a namespace ignores SIGXCPU, so the CPU limit ends it with the hard limit's
-        # SIGKILL: report that as the CPU limit, so the student is told why.
-        if number == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= config.cpu_seconds:
-            number = signal.SIGXCPU
-        os._exit(128 + number)
+    # Held open by this process until it exits: the init checks it after asking for the
+    # parent-death signal, which would come too late if this process had already died.
+    parent_alive, keep_open = os.pipe()
+    # The first child is PID 1 of the new PID namespace, the init (see the module's docstring).
+    init = os.fork()
+    if init:
+        os.close(parent_alive)
+        _, status = os.waitpid(init, 0)
+        _exit_as(status)
+    os.close(keep_open)
     die_with_parent()
+    if _parent_gone(parent_alive):
+        os._exit(1)
     _build_root(config)
     work = Path("/tmp/work")
     work.mkdir()
     os.chown(work, uid, NO_GROUP)
+    # The worker is the init's child: never PID 1, so it cannot keep the namespace alive.
+    worker = os.fork()
+    if worker:
+        _serve_as_init(worker, parent_alive, config)
+    os.close(parent_alive)
     os.chdir(work)
     return uid
 
@@ -382,6 +518,13 @@ def run_worker(config: SandboxConfig) -> None:
     isolated = config.isolate and _root_on_linux()
     from tfrs_course.grading import worker
 
+    # Before any student code exists, while this process has one thread; the init and the worker inherit it.
+    try:
+        install_keyring_filter()
+    except OSError:
+        if isolated:
+            raise  # the probe installed it here: this is not expected
+        # Without namespaces the worker is already weaker (sandbox_description says so); it still runs.
     # The lessons' drivers live in autograder/, which the sandbox never shows: read them first.
     sources = worker.driver_sources()
     uid = _isolate(config) if isolated else None
@@ -396,6 +539,7 @@ def run_worker(config: SandboxConfig) -> None:
 
 def _probe() -> None:
     """Build one sandbox as a worker would, then exit: 0 if every step worked."""
+    install_keyring_filter()
     _isolate(SandboxConfig())
     os._exit(0)
 
