@@ -224,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bundle = commands.add_parser("gradescope", help="build a Gradescope autograder.zip for one lesson")
     bundle.add_argument("lesson", help="the lesson's folder name, e.g. 01_baseline_metrics")
-    bundle.add_argument("--out", type=Path, default=Path("autograder.zip"), help="the zip to write")
+    # A string, not a Path: a trailing slash says "a folder", and Path would drop it.
+    bundle.add_argument(
+        "--out", default="autograder.zip", help="the zip to write, or a folder to write <lesson>-autograder.zip into"
+    )
     bundle.set_defaults(handler=_gradescope)
 
     demo = commands.add_parser("demo", help="run the course's lessons end to end and print the results")
@@ -237,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C: one line, no traceback, and the shell's exit status for SIGINT.
+        print(f"tfrs-course: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 130
     except (OSError, ValueError, RuntimeError) as error:
         # Bad input (a missing folder, a failed download, a malformed file) is
         # reported in one line that names it; a bug still shows its traceback.

@@ -219,6 +219,7 @@ def run_tests(
 
     Raises:
         GradingError: the lesson has no tests, or pytest could not collect them.
+        KeyboardInterrupt: SIGINT stopped the tests.
     """
     course = layout.course()
     module = course.lesson(lesson).tests
@@ -241,6 +242,9 @@ def run_tests(
     report = io.StringIO()
     with contextlib.redirect_stdout(report):
         exit_code = pytest.main(args, plugins=[plugin])
+    if exit_code == pytest.ExitCode.INTERRUPTED:
+        # pytest turns Ctrl-C into an exit code: it stops the grading, it is no verdict.
+        raise KeyboardInterrupt
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GradingError(f"pytest could not run {module} (exit code {int(exit_code)}):\n{report.getvalue()}")
     return LessonRun(plugin.results, plugin.known_exercises, len(plugin.test_names))
