@@ -28,6 +28,7 @@ this interpreter instead of creating a virtualenv) and ``$TFRS_GRADESCOPE_PIP_OP
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -113,8 +114,18 @@ def _stage_project(lesson: str, staging: Path) -> None:
         shutil.copy(course.lesson(other).drivers, staged.lesson(other).drivers)
 
 
+def bundle_path(lesson: str, out: str | Path) -> Path:
+    """Where the zip goes: ``out`` itself, or ``out/<lesson>-autograder.zip`` for a folder.
+
+    ``out`` is a folder if it exists as one or is written with a trailing slash.
+    """
+    folder = str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+    out = Path(out).resolve()
+    return out / f"{lesson}-autograder.zip" if folder else out
+
+
 def build_bundle(lesson: str, out: str | Path) -> Path:
-    """Write the autograder zip for one lesson.
+    """Write the autograder zip for one lesson (to ``out``, or into it if it is a folder: :func:`bundle_path`).
 
     Raises:
         ValueError: the course has no such lesson.
@@ -123,7 +134,7 @@ def build_bundle(lesson: str, out: str | Path) -> Path:
     known = layout.course().lesson_names()
     if lesson not in known:
         raise ValueError(f"unknown lesson {lesson!r}; the course has {known}")
-    out = Path(out).resolve()
+    out = bundle_path(lesson, out)
     with tempfile.TemporaryDirectory(prefix="tfrs-gradescope-") as scratch:
         staging, wheels = Path(scratch) / "project", Path(scratch) / "wheels"
         staging.mkdir()
@@ -167,7 +178,7 @@ def grade_upload(root: str | Path) -> dict:
         scores zero with an ``output`` that says what to hand in.
     """
     from tfrs_course.files import write_text_atomically
-    from tfrs_course.grading.batch import grade_folder, record_path
+    from tfrs_course.grading.batch import IGNORED_FOLDERS, grade_folder, is_handed_in_notebook, record_path
     from tfrs_course.grading.isolated import Limits
     from tfrs_course.grading.results import LessonGrade
     from tfrs_course.grading.sandbox import SandboxConfig, isolation_problem, sandbox_description
@@ -177,10 +188,13 @@ def grade_upload(root: str | Path) -> dict:
     lesson = json.loads((root / "source" / "bundle.json").read_text())["lesson"]
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    # The batch grader's rules: any case of .ipynb; Jupyter's checkpoints and a Mac zip's extras are not uploads.
     notebooks = sorted(
-        path for path in (root / "submission").rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts
+        path
+        for path in (root / "submission").rglob("*")
+        if is_handed_in_notebook(path) and path.is_file() and not IGNORED_FOLDERS & set(path.parts)
     )
-    named = [path for path in notebooks if path.name == f"{lesson}.ipynb"]
+    named = [path for path in notebooks if path.name.lower() == f"{lesson}.ipynb"]
     chosen = notebooks[0] if len(notebooks) == 1 else (named[0] if len(named) == 1 else None)
     if chosen is None:
         found = ", ".join(path.name for path in notebooks) or "none"
@@ -222,8 +236,6 @@ def grade_upload(root: str | Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m tfrs_course.gradescope [ROOT]``: what ``run_autograder`` calls."""
-    import os
-
     arguments = sys.argv[1:] if argv is None else argv
     root = arguments[0] if arguments else os.environ.get(ROOT_VARIABLE, "/autograder")
     document = grade_upload(root)

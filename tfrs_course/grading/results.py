@@ -274,6 +274,7 @@ def grades_csv(grades: Iterable[LessonGrade]) -> str:
     """``grades.csv``: one row per student and lesson (exercise scores, total, maximum, error).
 
     The exercise columns are every lesson's exercises, lesson by lesson, in each lesson's order.
+    A cell that a spreadsheet would run as a formula (a student id ``=1+1``) starts with ``'``.
     """
     grades = list(grades)
     exercise_columns: list[str] = []
@@ -284,10 +285,18 @@ def grades_csv(grades: Iterable[LessonGrade]) -> str:
         table, fieldnames=["student_id", "lesson", *exercise_columns, "total", "max_score", "error"]
     )
     writer.writeheader()
-    writer.writerows(
-        grade.to_csv_row(exercise_columns) for grade in sorted(grades, key=lambda g: (g.student, g.lesson))
-    )
+    for grade in sorted(grades, key=lambda g: (g.student, g.lesson)):
+        writer.writerow({name: _inert(value) for name, value in grade.to_csv_row(exercise_columns).items()})
     return printable(table.getvalue())
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one starting with ``= + - @`` (or a tab or CR) would be a formula.
+
+    A student id or an error message is student-controlled; a leading ``'`` keeps it
+    inert (OWASP's advice for CSV injection). Scores are numbers and never negative.
+    """
+    return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
 
 
 def printable(text: str) -> str:

@@ -1,0 +1,361 @@
+"""What an instructor runs into with the batch grader: reruns, Ctrl-C, several runs into one folder,
+merging overlapping parts, and submissions laid out in other ways.
+
+Every grade here is real (lesson 1, the real sandbox and worker); the Ctrl-C tests run
+``tfrs-course grade`` as a subprocess and send it a real SIGINT.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tfrs_course import layout
+from tfrs_course.grading import batch
+from tfrs_course.grading.batch import find_submissions, grade_folder, merge_outputs, record_path
+from tfrs_course.grading.isolated import Limits
+from tfrs_course.grading.results import LessonGrade, grades_csv
+from tfrs_course.grading.sandbox import SandboxConfig
+from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
+
+LESSON = "01_baseline_metrics"
+EXERCISES = ("select_top_users", "most_popular_items", "top_k_accuracy")
+REPO = Path(__file__).resolve().parents[1]
+TFRS_COURSE = str(Path(sys.executable).parent / "tfrs-course")
+# A correct answer that takes a minute on its first call: Ctrl-C arrives while it is graded.
+SLOW = """
+_correct_select_top_users = select_top_users
+
+
+def select_top_users(*args, **kwargs):
+    import time
+
+    time.sleep(60)
+    return _correct_select_top_users(*args, **kwargs)
+"""
+
+
+def _answers(slow: bool = False) -> dict[str, str]:
+    answers = {exercise: solution_source(LESSON, exercise) for exercise in EXERCISES}
+    if slow:
+        answers["select_top_users"] += SLOW
+    return answers
+
+
+def _hand_in(submitted: Path, student: str, name: str = f"{LESSON}.ipynb", slow: bool = False) -> Path:
+    path = submitted / student / LESSON / name
+    write_notebook(student_copy_with_answers(LESSON, _answers(slow)), path)
+    return path
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO((out / "grades.csv").read_text(encoding="utf-8"))))
+
+
+@pytest.fixture(scope="module")
+def graded_once(tmp_path_factory) -> Path:
+    """One correct submission, graded: an OUT folder the tests copy."""
+    root = tmp_path_factory.mktemp("graded-once")
+    _hand_in(root / "submitted", "ada")
+    grade_folder(root / "submitted", root / "out", progress=False)
+    return root
+
+
+# --- 1. a rerun regrades what other tests, code or limits graded --------------------------
+
+
+def test_a_rerun_with_other_limits_grades_again(graded_once, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded_once / "out", out)
+    submitted = graded_once / "submitted"
+    assert "Graded 0 notebook(s), reused 1" in grade_folder(submitted, out, progress=False)
+    # Only the hidden paths differ: no verdict can change, nothing is graded again.
+    hiding = Limits(sandbox=SandboxConfig(hide=[str(tmp_path)]))
+    assert "Graded 0 notebook(s), reused 1" in grade_folder(submitted, out, limits=hiding, progress=False)
+    for limits in (Limits(call_seconds=100.0), Limits(sandbox=SandboxConfig(memory_bytes=5 * 1024**3))):
+        assert "Graded 1 notebook(s), reused 0" in grade_folder(submitted, out, limits=limits, progress=False)
+        assert "Graded 0 notebook(s), reused 1" in grade_folder(submitted, out, limits=limits, progress=False)
+        assert LessonGrade.read(record_path(out, "ada", LESSON)).tests_fingerprint == batch.tests_fingerprint(
+            LESSON, limits
+        )
+
+
+def _fingerprints(kit: Path) -> dict[str, str]:
+    """Each lesson's fingerprint, computed by the copy of the kit in ``kit``."""
+    script = (
+        "import json; from tfrs_course import layout; from tfrs_course.grading.batch import tests_fingerprint; "
+        "print(json.dumps({name: tests_fingerprint(name) for name in layout.course().lesson_names()}))"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(kit)}
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=kit, env=environment, capture_output=True, text=True, check=True
+    )
+    return json.loads(completed.stdout)
+
+
+def test_the_fingerprint_covers_drivers_and_the_kits_code_but_not_wrong_answers(tmp_path):
+    kit = tmp_path / "kit"
+    ignore = shutil.ignore_patterns("__pycache__", "_course")
+    for folder in ("tfrs_course", "autograder", "solutions"):
+        shutil.copytree(REPO / folder, kit / folder, ignore=ignore)
+    assert "tfrs_course" not in {path.name for path in kit.iterdir() if path.is_file()}
+    before = _fingerprints(kit)
+    assert before == {name: batch.tests_fingerprint(name) for name in layout.course().lesson_names()}
+
+    lesson_2 = "02_keras_retrieval"
+    with (kit / "autograder" / lesson_2 / "drivers.py").open("a") as drivers:
+        drivers.write("\n# a changed driver\n")
+    after_drivers = _fingerprints(kit)
+    assert after_drivers[lesson_2] != before[lesson_2]
+    assert after_drivers[LESSON] == before[LESSON]
+
+    for wrong_answer in (kit / "autograder" / LESSON / "mistakes").glob("*.py"):
+        wrong_answer.write_text(wrong_answer.read_text() + "\n# edited\n")
+    assert _fingerprints(kit) == after_drivers
+
+    for kit_module in ("grading/assertions.py", "evaluation.py"):
+        with (kit / "tfrs_course" / kit_module).open("a") as module:
+            module.write("\n# changed\n")
+        changed = _fingerprints(kit)
+        assert changed[LESSON] != after_drivers[LESSON], kit_module
+        after_drivers = changed
+
+
+# --- 2. Ctrl-C stops the batch and records nothing for the interrupted submission -----------
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``: its id and start time (which tells a reused id apart)."""
+    parents, started = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            parents[int(entry.name)], started[int(entry.name)] = int(fields[1]), fields[19]
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                found[child] = started[child]
+                frontier.append(child)
+    return found
+
+
+def _still_running(processes: dict[int, str]) -> list[int]:
+    alive = []
+    for pid, start in processes.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[19] == start and fields[0] != "Z":
+            alive.append(pid)
+    return alive
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(tmp_path, jobs):
+    submitted, out = tmp_path / "submitted", tmp_path / "graded"
+    _hand_in(submitted, "ada")
+    _hand_in(submitted, "bob", slow=True)
+    _hand_in(submitted, "cy", slow=True)
+    command = [TFRS_COURSE, "grade", str(submitted), "--out", str(out), "--jobs", str(jobs), "--quiet"]
+    # A session of its own: the SIGINT goes to its whole process group, as a terminal's Ctrl-C does.
+    grader = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not record_path(out, "ada", LESSON).is_file():
+            assert grader.poll() is None, grader.communicate()
+            assert time.monotonic() < deadline, "ada was never graded"
+            time.sleep(0.2)
+        time.sleep(2)  # bob's slow answer is running
+        processes = _descendants(grader.pid)
+        assert processes, "the grader started no process"
+        interrupted = time.monotonic()
+        os.killpg(grader.pid, signal.SIGINT)
+        stdout, stderr = grader.communicate(timeout=60)
+    finally:
+        if grader.poll() is None:
+            os.killpg(grader.pid, signal.SIGKILL)
+    print(f"--jobs {jobs}: exited {time.monotonic() - interrupted:.1f} s after SIGINT")
+    stderr_lines = stderr.decode().strip().splitlines()
+    assert grader.returncode == 130, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert stderr_lines[-1].startswith("tfrs-course: interrupted: 1 notebook(s) graded and saved"), stderr_lines
+    assert [line for line in stderr_lines if line.startswith("tfrs-course")] == stderr_lines[-1:]
+    time.sleep(2)  # SIGKILLed stragglers (die with the grader) take a moment to go
+    assert _still_running(processes) == []
+    assert not record_path(out, "bob", LESSON).exists()
+    assert not record_path(out, "cy", LESSON).exists()
+    assert LessonGrade.read(record_path(out, "ada", LESSON)).total == 8
+
+    # A rerun grades the rest (quick answers this time) and keeps ada's record.
+    _hand_in(submitted, "bob")
+    _hand_in(submitted, "cy")
+    summary = grade_folder(submitted, out, progress=False)
+    assert "Graded 2 notebook(s), reused 1" in summary
+    assert [(row["student_id"], row["total"], row["error"]) for row in _rows(out)] == [
+        ("ada", "8", ""),
+        ("bob", "8", ""),
+        ("cy", "8", ""),
+    ]
+
+
+# --- 3. grades.csv holds every record in OUT; a grade that cannot be saved still gets its row --
+
+
+def test_runs_of_different_students_into_one_folder_keep_every_row(graded_once, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded_once / "out", out)
+    later = tmp_path / "later"
+    _hand_in(later, "bob")
+    summary = grade_folder(later, out, lessons=[LESSON], progress=False)
+    assert "Graded 1 notebook(s), reused 0" in summary
+    assert [(row["student_id"], row["total"]) for row in _rows(out)] == [("ada", "8"), ("bob", "8")]
+
+
+def test_a_grade_whose_files_cannot_be_written_gets_a_row_that_says_why(tmp_path):
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    _hand_in(submitted, "ada")
+    broken = submitted / "bob" / LESSON / f"{LESSON}.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")  # graded without running code: a quick zero
+    # bob's feedback cannot replace a folder that holds something: writing it fails with OSError.
+    (out / "bob" / LESSON / "feedback.md").mkdir(parents=True)
+    (out / "bob" / LESSON / "feedback.md" / "keep").write_text("")
+    summary = grade_folder(submitted, out, progress=False)
+    rows = {row["student_id"]: row for row in _rows(out)}
+    assert (rows["ada"]["total"], rows["ada"]["error"]) == ("8", "")
+    assert "its grade could not be saved" in rows["bob"]["error"], rows["bob"]
+    assert "Error" in rows["bob"]["error"]
+    assert "bob/01_baseline_metrics: " in summary
+    # Its short record is not a grade of this notebook: the next run tries again.
+    assert "Graded 1 notebook(s), reused 1" in grade_folder(submitted, out, progress=False)
+
+
+# --- 4. merging overlapping parts ------------------------------------------------------------
+
+
+def test_merge_accepts_overlapping_parts_that_differ_only_in_timings(graded_once, tmp_path):
+    first, second = tmp_path / "part1", tmp_path / "part2"
+    shutil.copytree(graded_once / "out", first)
+    shutil.copytree(graded_once / "out", second)
+    path = record_path(second, "ada", LESSON)
+    record = json.loads(path.read_text())
+    for result in record["results"]:
+        result["seconds"] += 1.5
+    path.write_text(json.dumps(record))
+    merge_outputs([first, second], tmp_path / "merged")
+    assert [(row["student_id"], row["total"]) for row in _rows(tmp_path / "merged")] == [("ada", "8")]
+
+    record["results"][0]["passed"] = not record["results"][0]["passed"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="graded differently"):
+        merge_outputs([first, second], tmp_path / "merged-again")
+
+
+# --- 5. layouts ----------------------------------------------------------------------------
+
+
+def test_notebooks_outside_a_lesson_folder_are_reported_with_the_expected_layout(tmp_path):
+    submitted = tmp_path / "submitted"
+    notebook = student_copy_with_answers(LESSON, _answers())
+    write_notebook(notebook, submitted / "alice" / f"{LESSON}.ipynb")
+    write_notebook(notebook, submitted / "flat.ipynb")
+    found, problems = find_submissions(submitted)
+    assert found == []
+    text = "\n".join(problems)
+    assert f"alice/{LESSON}.ipynb: not in a lesson folder" in text
+    assert f"alice/{LESSON}/{LESSON}.ipynb" in text
+    assert "flat.ipynb: a notebook outside any student's folder" in text
+    assert text.count("<student_id>/<lesson>/<lesson>.ipynb") == 2
+
+
+def test_mac_and_jupyter_extras_are_ignored_and_any_case_of_ipynb_is_graded(tmp_path):
+    submitted = tmp_path / "submitted"
+    _hand_in(submitted, "mac", name=f"Copy of {LESSON}.ipynb")
+    (submitted / "mac" / LESSON / f"._Copy of {LESSON}.ipynb").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    _hand_in(submitted / "mac" / LESSON, ".ipynb_checkpoints", name=f"{LESSON}-checkpoint.ipynb")
+    _hand_in(submitted / "__MACOSX", "mac")
+    _hand_in(submitted, "upper", name=f"{LESSON}.IPYNB")
+    found, problems = find_submissions(submitted)
+    assert [(s.student, s.notebook.name, s.problem) for s in found] == [
+        ("mac", f"Copy of {LESSON}.ipynb", ""),
+        ("upper", f"{LESSON}.IPYNB", ""),
+    ]
+    assert problems == []
+    grade_folder(submitted, tmp_path / "out", progress=False)
+    assert [(row["student_id"], row["total"]) for row in _rows(tmp_path / "out")] == [("mac", "8"), ("upper", "8")]
+
+
+def test_several_notebooks_are_named_in_the_error_or_the_summary(tmp_path):
+    submitted = tmp_path / "submitted"
+    _hand_in(submitted, "two", name=f"Copy of {LESSON}.ipynb")
+    _hand_in(submitted, "two", name=f"{LESSON} (1).ipynb")
+    _hand_in(submitted, "extra")
+    _hand_in(submitted, "extra", name="scratch.ipynb")
+    found, problems = find_submissions(submitted)
+    by_student = {submission.student: submission for submission in found}
+    assert by_student["extra"].notebook.name == f"{LESSON}.ipynb" and not by_student["extra"].problem
+    assert f"{LESSON} (1).ipynb, Copy of {LESSON}.ipynb" in by_student["two"].problem
+    assert f"none named {LESSON}.ipynb" in by_student["two"].problem
+    assert problems == [
+        f"{submitted / 'extra' / LESSON}: graded {LESSON}.ipynb; also handed in (not graded): scratch.ipynb"
+    ]
+
+
+def test_gradescope_ignores_mac_and_jupyter_extras(tmp_path):
+    from tfrs_course.gradescope import grade_upload
+
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "bundle.json").write_text(json.dumps({"lesson": LESSON}))
+    upload = tmp_path / "submission"
+    write_notebook(student_copy_with_answers(LESSON, _answers()), upload / f"{LESSON}.IPYNB")
+    (upload / f"._{LESSON}.IPYNB").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    write_notebook(student_copy_with_answers(LESSON, {}), upload / "__MACOSX" / f"{LESSON}.ipynb")
+    write_notebook(student_copy_with_answers(LESSON, {}), upload / ".ipynb_checkpoints" / f"{LESSON}-checkpoint.ipynb")
+    document = grade_upload(tmp_path)
+    assert document["score"] == 8, document.get("output")
+
+
+# --- 6. small things -----------------------------------------------------------------------
+
+
+def test_grades_csv_keeps_a_formula_like_student_id_inert(tmp_path):
+    submitted = tmp_path / "submitted"
+    for student in ("=1+1", "@SUM(A1)", "plain"):
+        (submitted / student / LESSON).mkdir(parents=True)  # no notebook: a quick zero with a row
+    grade_folder(submitted, tmp_path / "out", progress=False)
+    rows = _rows(tmp_path / "out")
+    assert [row["student_id"] for row in rows] == ["'=1+1", "'@SUM(A1)", "plain"]
+    assert all(row["lesson"] == LESSON and row["total"] == "0" for row in rows)
+    grade = LessonGrade('-2+3,"x"', LESSON, "nb.ipynb", {})
+    assert next(csv.DictReader(io.StringIO(grades_csv([grade]))))["student_id"] == '\'-2+3,"x"'
+
+
+def test_gradescope_out_as_a_folder_writes_the_lessons_zip_into_it(tmp_path):
+    from tfrs_course.gradescope import bundle_path
+
+    (tmp_path / "existing").mkdir()
+    assert bundle_path(LESSON, f"{tmp_path}/new/") == tmp_path / "new" / f"{LESSON}-autograder.zip"
+    assert bundle_path(LESSON, tmp_path / "existing") == tmp_path / "existing" / f"{LESSON}-autograder.zip"
+    assert bundle_path(LESSON, tmp_path / "autograder-01.zip") == tmp_path / "autograder-01.zip"
+
+
+def test_the_docs_output_folders_are_ignored_by_git():
+    paths = ["graded/grades.csv", "grades.csv", "gradebook.db", "autograder-01.zip"]
+    completed = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True)
+    assert completed.stdout.split() == paths
