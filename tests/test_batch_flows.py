@@ -315,6 +315,10 @@ def test_several_notebooks_are_named_in_the_error_or_the_summary(tmp_path):
     assert problems == [
         f"{submitted / 'extra' / LESSON}: graded {LESSON}.ipynb; also handed in (not graded): scratch.ipynb"
     ]
+    nested = submitted / "unzipped" / LESSON
+    write_notebook(student_copy_with_answers(LESSON, {}), nested / LESSON / f"{LESSON}.ipynb")
+    unzipped = [submission for submission in find_submissions(submitted)[0] if submission.student == "unzipped"]
+    assert f"only in a folder inside it ({LESSON}/{LESSON}.ipynb)" in unzipped[0].problem
 
 
 def test_gradescope_ignores_mac_and_jupyter_extras(tmp_path):

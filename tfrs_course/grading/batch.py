@@ -134,6 +134,11 @@ def _lesson_submission(student_dir: Path, lesson_dir: Path, problems: list[str])
             f"keep one, or name the one to grade {named.name}"
         )
         return SubmittedFile(student_dir.name, lesson, named, problem)
+    nested = [path for folder in _folders(lesson_dir, listing) for path in _notebooks(folder, listing)]
+    if nested:  # an unzipped folder inside the lesson's folder
+        names = ", ".join(str(path.relative_to(lesson_dir)) for path in nested)
+        problem = f"{lesson_dir}: no notebook here, only in a folder inside it ({names}); expected {named}"
+        return SubmittedFile(student_dir.name, lesson, named, problem)
     return SubmittedFile(student_dir.name, lesson, named)  # reading it says there is no such notebook
 
 
