@@ -205,3 +205,32 @@ def test_the_keyring_filter_refuses_every_key_call_through_every_abi(tmp_path):
         pytest.skip("something outside the kit already refuses keyctl here")
     assert report["before"]["keyctl"][0] > 0, report  # the keyring works without the filter
     assert report["after"] == {call: eperm for call in report["before"]}, report
+
+
+# keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_PROCESS_KEYRING, create) through the 32-bit ABI
+# (int 0x80, keyctl is 288 there), as machine code: push rbx; mov eax, 288; mov ebx, 0;
+# mov ecx, -2; mov edx, 1; int 0x80; pop rbx; ret.
+I386_KEYCTL = "53b820010000bb00000000b9feffffffba01000000cd805bc3"
+I386_PROBE = """
+import ctypes, mmap
+from tfrs_course.grading.sandbox import install_keyring_filter
+
+memory = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+memory.write(bytes.fromhex(CODE))
+keyctl = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(memory)))
+print(keyctl(), flush=True)
+install_keyring_filter()
+print(keyctl(), flush=True)
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86_64's 32-bit system calls")
+def test_the_keyring_filter_refuses_32_bit_calls_on_x86_64(tmp_path):
+    probe = subprocess.run(  # noqa: S603 - our own probe, no shell
+        [sys.executable, "-I", "-c", I386_PROBE.replace("CODE", repr(I386_KEYCTL))],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=subprocess_environment(),
+    )  # fmt: skip
+    results = [int(line) for line in probe.stdout.split()]
+    if not results or results[0] < 0:
+        pytest.skip(f"this kernel offers no 32-bit keyctl (stdout {probe.stdout!r}, status {probe.returncode})")
+    assert results == [results[0], -1], "a 32-bit keyctl got past the filter"  # -EPERM, as int 0x80 returns it

@@ -117,7 +117,8 @@ def test_two_submissions_from_one_template_get_separate_sandboxes():
     if AS_ROOT:
         assert "first" not in second["tmp"], "the second worker saw the first one's /tmp"
         assert first["pid_namespace"] != second["pid_namespace"]
-        assert first["pid"] == second["pid"] == 1, "each worker is PID 1 of its own PID namespace"
+        # PID 1 of each worker's own PID namespace is the sandbox's init; the worker is its only child.
+        assert first["pid"] == second["pid"] == 2, "each worker is the first child of its own namespace's init"
         assert first["uid"] != second["uid"] and 0 not in (first["uid"], second["uid"])
         # /tmp holds the worker's own folder, and the kit and its venv (read-only) when they live under /tmp.
         kit_under_tmp = {
@@ -133,9 +134,8 @@ def test_two_submissions_from_one_template_get_separate_sandboxes():
     [
         (("crash",), "segmentation fault"),
         (("slow", 1, 30), "it was killed (out of memory or over its limits)"),  # killed from outside
-        # 2 s of CPU, however long that takes on a busy machine. As PID 1 of its namespace the
-        # root-run worker ignores SIGXCPU; the hard limit's SIGKILL ends it 5 s later, and the
-        # sandbox reports that as the CPU limit.
+        # 2 s of CPU, however long that takes on a busy machine (SIGXCPU; a worker that ignores
+        # it is ended by the hard limit's SIGKILL 5 s later, which the sandbox reports as the CPU limit).
         (("burn",), "used up its CPU time"),
         (("hang",), "did not finish within 4 s"),
     ],
