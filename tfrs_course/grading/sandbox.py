@@ -68,6 +68,7 @@ import struct
 import subprocess
 import sys
 import threading
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -438,8 +439,9 @@ def _parent_gone(alive: int) -> bool:
 def _serve_as_init(worker: int, parent_alive: int, config: SandboxConfig) -> None:
     """PID 1 of the sandbox: reap every orphan, and exit as the worker does. Never returns.
 
-    When this process exits, the kernel kills everything left in the namespace. It holds
-    no pipe of the grader's, so the reply pipe ends when the worker's processes do.
+    When this process exits, the kernel kills everything left in the namespace. Of the
+    grader's pipes it keeps only the captured-output one, for its own errors: the reply
+    pipe ends when the worker's processes do.
     """
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
@@ -470,9 +472,11 @@ def _isolate(config: SandboxConfig) -> int:
     # The first child is PID 1 of the new PID namespace, the init (see the module's docstring).
     init = os.fork()
     if init:
-        os.close(parent_alive)
-        _, status = os.waitpid(init, 0)
-        _exit_as(status)
+        try:
+            os.close(parent_alive)
+            _exit_as(os.waitpid(init, 0)[1])
+        finally:
+            os._exit(1)  # whatever happens, this process (root, outside the namespace) never becomes a worker
     os.close(keep_open)
     die_with_parent()
     if _parent_gone(parent_alive):
@@ -484,7 +488,11 @@ def _isolate(config: SandboxConfig) -> int:
     # The worker is the init's child: never PID 1, so it cannot keep the namespace alive.
     worker = os.fork()
     if worker:
-        _serve_as_init(worker, parent_alive, config)
+        try:
+            _serve_as_init(worker, parent_alive, config)
+        except BaseException:  # noqa: BLE001 - shown on stderr; the init must never go on to become a worker
+            traceback.print_exc()
+        os._exit(1)
     os.close(parent_alive)
     os.chdir(work)
     return uid
