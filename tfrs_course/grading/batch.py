@@ -204,10 +204,11 @@ def tests_fingerprint(lesson: str, limits: Limits | None = None) -> str:
 
     course = layout.course()
     digest = hashlib.sha256(__version__.encode())
+    lesson_dir = layout.lesson(lesson).autograder_dir
     lesson_files = [
         path
-        for path in layout.lesson(lesson).autograder_dir.rglob("*")
-        if path.is_file() and not {"mistakes", "__pycache__"} & set(path.parts)
+        for path in lesson_dir.rglob("*")
+        if path.is_file() and not {"mistakes", "__pycache__"} & set(path.relative_to(lesson_dir).parts)
     ]
     paths = [
         *_kit_sources(),
@@ -228,7 +229,9 @@ def tests_fingerprint(lesson: str, limits: Limits | None = None) -> str:
 def _kit_sources() -> list[Path]:
     """The kit's Python files (not a wheel's copy of the course, which is hashed file by file)."""
     package = Path(__file__).resolve().parents[1]
-    return [path for path in package.rglob("*.py") if not {"_course", "__pycache__"} & set(path.parts)]
+    return [
+        path for path in package.rglob("*.py") if not {"_course", "__pycache__"} & set(path.relative_to(package).parts)
+    ]
 
 
 def verdict_limits(limits: Limits) -> dict:
@@ -423,7 +426,13 @@ def _graded(pending: list[SubmittedFile], limits: Limits, jobs: int) -> Iterator
     try:
         if jobs <= 1:
             for submission in pending:
-                grade = grade_submission(submission, limits)
+                try:
+                    grade = grade_submission(submission, limits)
+                except KeyboardInterrupt:
+                    if interrupted.is_set():
+                        raise
+                    # Not Ctrl-C (signals reach only this handler): the grading raised it, a zero like any failure.
+                    grade = failed_grade(submission, "grading it raised KeyboardInterrupt without a SIGINT")
                 if interrupted.is_set():
                     raise KeyboardInterrupt
                 yield grade
