@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -357,6 +358,11 @@ def test_gradescope_out_as_a_folder_writes_the_lessons_zip_into_it(tmp_path):
     assert bundle_path(LESSON, f"{tmp_path}/new/") == tmp_path / "new" / f"{LESSON}-autograder.zip"
     assert bundle_path(LESSON, tmp_path / "existing") == tmp_path / "existing" / f"{LESSON}-autograder.zip"
     assert bundle_path(LESSON, tmp_path / "autograder-01.zip") == tmp_path / "autograder-01.zip"
+    from tfrs_course.cli import main
+
+    assert main(["gradescope", LESSON, "--out", f"{tmp_path}/zips/"]) == 0
+    with zipfile.ZipFile(tmp_path / "zips" / f"{LESSON}-autograder.zip") as bundle:
+        assert json.loads(bundle.read("bundle.json"))["lesson"] == LESSON
 
 
 def test_the_docs_output_folders_are_ignored_by_git():
