@@ -257,10 +257,11 @@ def _sha256(path: Path) -> str:
 
 
 def grade_submission(submission: SubmittedFile, limits: Limits) -> LessonGrade:
-    """Grade one submission; its code runs in a sandboxed worker. Never raises.
+    """Grade one submission; its code runs in a sandboxed worker. Never raises an Exception.
 
     Whatever goes wrong with this notebook (reading, parsing, grading) becomes
-    its zero, with a reason that names the file.
+    its zero, with a reason that names the file. Only Ctrl-C's KeyboardInterrupt
+    goes through: it stops the batch, it is no verdict.
     """
     try:
         return _grade_submission(submission, limits)
