@@ -28,6 +28,9 @@ from tfrs_course.grading.runner import exercise_points
 from tfrs_course.grading.sandbox import INIT_UID, KEY_SYSCALLS, SandboxConfig, keyring_filter, sandbox_capabilities
 from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
 
+# One module fixture, and survivors are looked for on the whole host: keep these tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("sandbox_escape")
+
 LESSON = "01_baseline_metrics"
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile_sandbox"
 FULL = {exercise: points.total for exercise, points in exercise_points(LESSON).items()}
