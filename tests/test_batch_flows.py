@@ -202,6 +202,7 @@ def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(
     assert not record_path(out, "bob", LESSON).exists()
     assert not record_path(out, "cy", LESSON).exists()
     assert LessonGrade.read(record_path(out, "ada", LESSON)).total == 8
+    assert [(row["student_id"], row["total"]) for row in _rows(out)] == [("ada", "8")], "grades.csv after Ctrl-C"
 
     # A rerun grades the rest (quick answers this time) and keeps ada's record.
     _hand_in(submitted, "bob")

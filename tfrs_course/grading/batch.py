@@ -340,7 +340,10 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) stopped a batch; the submission being graded was not recorded."""
 
     def __init__(self, out: Path, graded: int):
-        super().__init__(f"interrupted: {graded} notebook(s) graded and saved in {out}; rerun to grade the rest")
+        super().__init__(
+            f"interrupted: {graded} notebook(s) graded and saved in {out} (grades.csv lists every saved grade); "
+            "rerun to grade the rest"
+        )
         self.graded = graded
 
 
@@ -392,6 +395,8 @@ def grade_folder(
                 saved += 1
                 bar.update(1)
     except KeyboardInterrupt:
+        # grades.csv then holds what was saved, so it never shows an earlier run's grades.
+        write_text_atomically(out / "grades.csv", grades_csv(_records(out)[0]))
         raise Interrupted(out, saved) from None
 
     grades = [_load(out, submission) for submission in submissions]
