@@ -370,3 +370,31 @@ def test_the_docs_output_folders_are_ignored_by_git():
     paths = ["graded/grades.csv", "grades.csv", "gradebook.db", "autograder-01.zip"]
     completed = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True)
     assert completed.stdout.split() == paths
+
+
+def test_a_record_whose_notebook_was_withdrawn_is_named_in_the_summary(graded_once, tmp_path):
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    shutil.copytree(graded_once / "out", out)  # ada's record; her notebook is not handed in here
+    _hand_in(submitted, "bea")
+    summary = grade_folder(submitted, out, progress=False)
+    assert f"1 row(s) of grades.csv come from records with no notebook in {submitted}" in summary
+    assert "ada/01_baseline_metrics" in summary and "bea/" not in summary
+    assert {row["student_id"] for row in _rows(out)} == {"ada", "bea"}  # warned about, never deleted
+    # A run for another lesson says nothing about lesson 1's records.
+    assert "no notebook in" not in grade_folder(submitted, out, lessons=["02_keras_retrieval"], progress=False)
+
+
+def test_feedback_names_the_notebook_without_the_instructors_folders(tmp_path):
+    submitted, out = tmp_path / "class-of-2026" / "submitted", tmp_path / "out"
+    broken = submitted / "cy" / LESSON / f"{LESSON}.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"cells": [', encoding="utf-8")
+    grade_folder(submitted, out, progress=False)
+    folder = out / "cy" / LESSON
+    feedback = (folder / "feedback.md").read_text(encoding="utf-8")
+    gradescope = json.loads((folder / "results.json").read_text(encoding="utf-8"))["output"]
+    for shown in (feedback, gradescope):
+        assert f"{LESSON}.ipynb: not valid notebook JSON" in shown
+        assert "class-of-2026" not in shown and str(tmp_path) not in shown
+    # The instructor's own files keep the full path: it says where to look.
+    assert str(broken) in _rows(out)[0]["error"]

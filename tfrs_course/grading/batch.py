@@ -378,6 +378,7 @@ def grade_folder(
     submitted, out = Path(submitted).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     submissions, problems = find_submissions(submitted, lessons)
+    handed_in = {(s.student, s.lesson) for s in submissions}
     submissions = select_shard(submissions, shard)
     limits = limits or Limits()
     course = layout.course()
@@ -407,6 +408,7 @@ def grade_folder(
         f" ({len(everyone)} row(s): every record in {out})",
         f"Student code ran in {sandbox_description()}.",
     ]
+    lines += _without_notebook(everyone, handed_in, lessons, submitted)
     failed = [grade for grade in grades if grade is not None and grade.error]
     if failed:
         lines.append(f"{len(failed)} could not be graded (scored 0; see the error column):")
@@ -484,6 +486,30 @@ def _end(processes: list[multiprocessing.process.BaseProcess]) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+
+
+def _without_notebook(
+    records: list[LessonGrade], handed_in: set[tuple[str, str]], lessons: Iterable[str] | None, submitted: Path
+) -> list[str]:
+    """Say which rows of grades.csv come from records with no notebook in ``submitted``.
+
+    Their rows stay (only the instructor removes a record: it may come from another
+    folder graded into the same output), but a notebook withdrawn since it was graded
+    must not keep its grade unnoticed. Only the lessons this run looked for are checked.
+    """
+    wanted = set(lessons) if lessons is not None else None
+    gone = [
+        f"{grade.student}/{grade.lesson}"
+        for grade in records
+        if (wanted is None or grade.lesson in wanted) and (grade.student, grade.lesson) not in handed_in
+    ]
+    if not gone:
+        return []
+    shown = ", ".join(gone[:10]) + (f" and {len(gone) - 10} more" if len(gone) > 10 else "")
+    return [
+        f"{len(gone)} row(s) of grades.csv come from records with no notebook in {submitted} (withdrawn since "
+        f"they were graded, or graded from another folder): {shown}. Delete OUT/<student_id>/<lesson>/ to drop a row."
+    ]
 
 
 def _records(out: Path) -> tuple[list[LessonGrade], list[str]]:

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class LessonGrade:
             lines += [
                 "Your notebook could not be graded, so every exercise scores 0:",
                 "",
-                *_fenced(self.error, ""),
+                *_fenced(self._student_error(), ""),
                 "",
             ]
         if self.problems:
@@ -259,12 +259,18 @@ class LessonGrade:
             )
         document = {"score": self.total, "tests": tests}
         if self.error:
-            document["output"] = f"Your notebook could not be graded: {self.error}"
+            document["output"] = f"Your notebook could not be graded: {self._student_error()}"
         elif self.problems:
             document["output"] = (
                 f"While your cells were being defined, this went wrong: {'; '.join(self._problem_lines())}"
             )
         return document
+
+    def _student_error(self) -> str:
+        """The error as the student sees it: their notebook by its file name, not the instructor's folders."""
+        if not self.notebook:
+            return self.error
+        return self.error.replace(self.notebook, PurePath(self.notebook).name)
 
     def _problem_lines(self) -> list[str]:
         return [f"cell {cell}: {problem}" for cell, problem in self.problems.items()]
