@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tfrs_course.grading import graded
-from tfrs_course.grading.assertions import Hint, compare_call
+from tfrs_course.grading.assertions import Hint, compare_call, describe_call, expect_same, student_call
 
 # Each exercise is worth 2 points per level of difficulty (docs/instructor.md, "Points").
 DIFFICULTY = {"select_top_users": 1, "most_popular_items": 1, "top_k_accuracy": 2}
@@ -122,6 +122,11 @@ ONCE_HINT = Hint(
     "was counted twice: a row is one hit at most, however many of its first k ids match.",
     code="Reduce each row's first k matches with a logical 'any', not a sum.",
 )
+RAISED_HINT = Hint(
+    "If numpy said the operands could not be broadcast: the true ids have shape (rows,) and the first k "
+    "columns shape (rows, k), and numpy lines a 1-d array up with the columns, not the rows. Make the true "
+    "ids a column, shape (rows, 1), so that each row's true id is compared with that row's retrieved ids."
+) + ACCURACY_HINT
 CUTOFF_HINT = Hint(
     "Check which columns you look at: the first k columns, and the whole list when k is longer "
     "than the list. An off-by-one in k shifts every value.",
@@ -129,25 +134,32 @@ CUTOFF_HINT = Hint(
 )
 
 
+def _check_top_k(student, reference, true_ids, retrieved, ks, hint):
+    """Compare with the reference; if the student's code raised, the hint is about shapes, whatever the test."""
+    expected = reference.call("top_k_accuracy", true_ids, retrieved, ks)
+    got = student_call(student, "top_k_accuracy", true_ids, retrieved, ks, hint=RAISED_HINT)
+    expect_same(got, expected, call=describe_call("top_k_accuracy", true_ids, retrieved, ks), hint=hint)
+
+
 @graded("top_k_accuracy", points=1)
 def test_top_k_accuracy_small_example(student, reference):
     true_ids = np.array(["a", "b", "c", "d"])
     retrieved = np.array([["a", "x", "y"], ["x", "b", "y"], ["x", "y", "c"], ["x", "y", "z"]])
-    compare_call(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 3], hint=CUTOFF_HINT)
+    _check_top_k(student, reference, true_ids, retrieved, [1, 2, 3], hint=CUTOFF_HINT)
 
 
 @graded("top_k_accuracy", points=1)
 def test_top_k_accuracy_counts_repeated_matches_once(student, reference):
     true_ids = np.array(["a", "b"])
     retrieved = np.array([["a", "a", "a"], ["x", "b", "b"]])
-    compare_call(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 3], hint=ONCE_HINT)
+    _check_top_k(student, reference, true_ids, retrieved, [1, 3], hint=ONCE_HINT)
 
 
 @graded("top_k_accuracy", points=0.5, hidden=True)
 def test_top_k_accuracy_k_longer_than_list(student, reference):
     true_ids = np.array(["a", "b", "c"])
     retrieved = np.array([["x", "a"], ["b", "y"], ["x", "y"]])
-    compare_call(student, reference, "top_k_accuracy", true_ids, retrieved, [1, 2, 5, 100], hint=CUTOFF_HINT)
+    _check_top_k(student, reference, true_ids, retrieved, [1, 2, 5, 100], hint=CUTOFF_HINT)
 
 
 @graded("top_k_accuracy", points=0.5, hidden=True)
@@ -167,7 +179,4 @@ def test_top_k_accuracy_random_lists(student, reference):
     for rows, length in [(200, 50), (57, 10)]:
         true_ids = rng.choice(catalogue, rows)
         retrieved = rng.choice(catalogue, (rows, length))  # small catalogue: many repeats per row
-        compare_call(
-            student, reference, "top_k_accuracy", true_ids, retrieved, [1, 5, 10, 50, 100],
-            hint=ACCURACY_HINT + ONCE_HINT,
-        )  # fmt: skip
+        _check_top_k(student, reference, true_ids, retrieved, [1, 5, 10, 50, 100], hint=ACCURACY_HINT + ONCE_HINT)
