@@ -2,6 +2,10 @@
 
 Every driver takes plain data (numpy arrays, lists of str), builds TensorFlow
 objects from it, runs the student's code on them and returns plain data.
+The student's losses and training steps run in graph mode, with batches whose
+size is unknown until they run, as ``model.fit`` runs them in the lesson: code
+that works only eagerly (``len()`` of a tensor, ``.numpy()``) fails here as it
+would there.
 TensorFlow is imported inside the drivers, so that listing a lesson's tests
 (which imports this module) stays quick.
 """
@@ -34,8 +38,9 @@ def call_loss(lookup: Callable[[str], Any], name: str, queries: np.ndarray, cand
     """
     import tensorflow as tf
 
-    loss = lookup(name)(tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32))
-    return _plain(loss)
+    embeddings = tf.TensorSpec([None, None], tf.float32)
+    loss = tf.function(lookup(name), input_signature=[embeddings, embeddings])
+    return _plain(loss(tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32)))
 
 
 def call_logq_loss(
@@ -52,11 +57,17 @@ def call_logq_loss(
     """
     import tensorflow as tf
 
-    loss = lookup("logq_in_batch_loss")(
-        tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32),
-        tf.constant(probabilities, tf.float32), tf.constant(list(candidate_ids), tf.string),
+    embeddings = tf.TensorSpec([None, None], tf.float32)
+    loss = tf.function(
+        lookup("logq_in_batch_loss"),
+        input_signature=[embeddings, embeddings, tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.string)],
+    )
+    return _plain(
+        loss(
+            tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32),
+            tf.constant(probabilities, tf.float32), tf.constant(list(candidate_ids), tf.string),
+        )
     )  # fmt: skip
-    return _plain(loss)
 
 
 def reference_in_batch_loss(query_embeddings, candidate_embeddings):
@@ -93,7 +104,8 @@ def _batch(users: Sequence[str], items: Sequence[str]):
     import tensorflow as tf
 
     features = {"user_no": tf.constant(list(users)), "item_no": tf.constant(list(items))}
-    return tf.data.Dataset.from_tensors(features)
+    # One batch of all the rows, whose size the graph does not know, as in the lesson's batched datasets.
+    return tf.data.Dataset.from_tensor_slices(features).batch(len(users))
 
 
 def _model(lookup, towers: dict, learning_rate: float):
@@ -102,8 +114,8 @@ def _model(lookup, towers: dict, learning_rate: float):
     user_tower = id_tower(towers["user_vocabulary"], towers["user_table"])
     item_tower = id_tower(towers["item_vocabulary"], towers["item_table"])
     model = lookup("TwoTowerModel")(user_tower, item_tower, reference_in_batch_loss)
-    # Eager steps: tracing a graph for a batch of a few rows costs more than running it.
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate), run_eagerly=True)
+    # Graph steps, as in the lesson's fit: a step that works only eagerly fails here too.
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))
     return model, user_tower, item_tower
 
 
