@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tfrs_course.grading import expect_same, graded
-from tfrs_course.grading.assertions import Hint, compare_call, render_hint, student_run
+from tfrs_course.grading.assertions import Hint, compare_call, describe_call, render_hint, student_call, student_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("06_evaluation_serving")
@@ -79,6 +79,13 @@ COLD_HINT = Hint(
 )
 
 
+INDEX_HINT = Hint(
+    "Both tables get a fresh index 0, 1, 2, ...: a filtered DataFrame keeps the index labels of the "
+    "rows it kept, with gaps where rows were left out.",
+    code="End each table with .reset_index(drop=True).",
+)
+
+
 def _pairs(users, items, months):
     return pd.DataFrame({"user_no": list(users), "item_no": list(items), "first_interaction_month": list(months)})
 
@@ -95,7 +102,18 @@ def test_split_by_month_drops_cold_start_users(student, reference):
     compare_call(student, reference, "split_by_month", interactions, 8, hint=COLD_HINT + SPLIT_HINT)
 
 
-@graded("split_by_month", points=1, hidden=True)
+@graded("split_by_month", points=0.5)
+def test_split_by_month_fresh_index(student, reference):
+    interactions = _pairs(["u1", "u2", "u2", "u1", "u1"], ["a", "b", "c", "d", "e"], [6, 2, 7, 3, 5])
+    call = describe_call("split_by_month", interactions, 4)
+    expected = reference.call("split_by_month", interactions, 4)
+    got = student_call(student, "split_by_month", interactions, 4, hint=SPLIT_HINT + COLD_HINT)
+    # The rows first, so that a wrong row is not reported as a wrong index.
+    expect_same(got, expected, call=call, hint=SPLIT_HINT + COLD_HINT)
+    expect_same(got, expected, call=call, hint=INDEX_HINT, check_index=True)
+
+
+@graded("split_by_month", points=0.5, hidden=True)
 def test_split_by_month_random_tables(student, reference):
     rng = np.random.default_rng(5)
     for last_month in (3, 10):
