@@ -1,7 +1,10 @@
 """Drivers for lesson 3: the ID tower, the ``tfrs.Model`` and recommending from an index.
 
 TensorFlow is imported inside the drivers, so that listing a lesson's tests
-(which imports this module) stays quick.
+(which imports this module) stays quick. The student's model runs in graph mode,
+on batches whose size is unknown until they run, as ``model.fit`` runs it in the
+lesson: code that works only eagerly (``len()`` of a tensor, ``.numpy()``) fails
+here as it would there.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def _towers(towers: dict):
 
 
 def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> float:
-    """``compute_loss`` of the student's ``IdModel`` on one batch, with a plain Retrieval task.
+    """``compute_loss`` of the student's ``IdModel`` on one batch, with a plain Retrieval task, in graph mode.
 
     Args:
         lookup: returns the student's object of a name.
@@ -96,7 +99,12 @@ def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> fl
     user_tower, item_tower = _towers(towers)
     model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
     features = {"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])}
-    return float(model.compute_loss(features, training=True))
+    ids = tf.TensorSpec([None], tf.string)
+    compute_loss = tf.function(
+        lambda features: model.compute_loss(features, training=True),
+        input_signature=[{"user_no": ids, "item_no": ids}],
+    )
+    return float(compute_loss(features))
 
 
 def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dict], learning_rate: float) -> dict:
@@ -116,13 +124,14 @@ def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dic
 
     user_tower, item_tower = _towers(towers)
     model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
-    # Eager steps: tracing a graph for a batch of a few rows costs more than running it.
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate), run_eagerly=True)
+    # Graph steps, as in the lesson's fit: a step that works only eagerly fails here too.
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))
     dataset = None
     for batch in batches:
-        step = tf.data.Dataset.from_tensors(
+        # One batch of all its rows, whose size the graph does not know, as in the lesson's batched datasets.
+        step = tf.data.Dataset.from_tensor_slices(
             {"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])}
-        )
+        ).batch(len(batch["user_no"]))
         dataset = step if dataset is None else dataset.concatenate(step)
     model.fit(dataset, epochs=1, verbose=0)
     return {

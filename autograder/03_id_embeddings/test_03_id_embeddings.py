@@ -5,10 +5,12 @@ and return plain data; the tests compare with the reference solution (and, for
 the tower, with what any correct tower must do, whatever its random weights).
 """
 
+import math
+
 import numpy as np
 
 from tfrs_course.grading import graded
-from tfrs_course.grading.assertions import Hint, compare_run
+from tfrs_course.grading.assertions import Hint, compare_run, expect_same, student_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("03_id_embeddings")
@@ -16,9 +18,16 @@ drivers = load("03_id_embeddings")
 # --- make_id_tower -----------------------------------------------------------------
 
 TABLE_HINT = Hint(
-    "The embedding table needs one row per distinct id plus one for the out-of-vocabulary (OOV) "
-    "bucket. A table one row short cannot hold the last id.",
+    "The embedding table needs one row per distinct id plus one for the out-of-vocabulary (OOV) bucket.",
     code="Count the distinct ids (each once) and add the number of OOV indices of the lookup.",
+)
+SHORT_TABLE_HINT = Hint("Your table has too few rows: a table one row short cannot hold the last id.") + TABLE_HINT
+LONG_TABLE_HINT = (
+    Hint(
+        "Your table has too many rows: the ids repeat, and each distinct id needs one row however often it "
+        "appears (count the OOV bucket once, too)."
+    )
+    + TABLE_HINT
 )
 LOOKUP_HINT = Hint(
     "A lookup turns each id into a row number, then the embedding table gives that row's vector: "
@@ -32,9 +41,19 @@ DIFFICULTY = {"make_id_tower": 1, "IdModel": 1, "recommend": 2}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
+def _table_hint(got, expected):
+    """Name the likely mistake from the number of rows that came back."""
+    rows = got.get("rows") if isinstance(got, dict) else None
+    if not isinstance(rows, int) or rows == expected["rows"]:
+        return TABLE_HINT
+    return LONG_TABLE_HINT if rows > expected["rows"] else SHORT_TABLE_HINT
+
+
 def _check_table(student, reference, values, dim):
     call = f"make_id_tower({len(values)} ids, {dim}): the embedding table"
-    compare_run(student, reference, drivers.tower_table, values, dim, call=call, name="make_id_tower", hint=TABLE_HINT)
+    expected = reference.run(drivers.tower_table, values, dim)
+    got = student_run(student, drivers.tower_table, values, dim, call=call, name="make_id_tower", hint=TABLE_HINT)
+    expect_same(got, expected, call=call, hint=_table_hint(got, expected))
 
 
 def _check_lookups(student, reference, values, dim, queries):
@@ -74,6 +93,14 @@ MODEL_HINT = Hint(
     "check the order of the task's two arguments.",
 )
 
+GRAPH_HINT = Hint(
+    "Your model runs here as model.fit runs it, in graph mode: the features are symbolic tensors, whose batch "
+    "size is unknown until the graph runs. If the error says len is not well defined for a symbolic tensor "
+    "(or a tensor has no .numpy()), compute_loss must use TensorFlow operations only: tf.shape(x)[0] for the "
+    "batch size, not len(x).",
+    code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor.",
+)
+
 USERS = ["-5", "11", "404"]
 ITEMS = ["i1", "i2", "i3", "i4"]
 
@@ -88,15 +115,29 @@ def _towers(seed, dim=3):
     }
 
 
+def _loss_hint(got, expected, batch_size):
+    """Name the likely mistake from the loss that came back."""
+    if isinstance(got, float) and math.isclose(got * batch_size, expected, rel_tol=1e-4):
+        return (
+            Hint(
+                f"Your loss is the expected one divided by the batch size ({batch_size}): it is averaged over "
+                "the rows. The retrieval task already returns the loss of the whole batch (a sum); return it as it is."
+            )
+            + MODEL_HINT
+        )
+    return MODEL_HINT
+
+
 @graded("IdModel", points=1)
 def test_compute_loss_equals_the_reference(student, reference):
     towers = _towers(0)
     batch = {"user_no": ["11", "-5", "404", "11"], "item_no": ["i3", "i1", "i4", "i2"]}
-    call = "IdModel(...).compute_loss(a batch of 4 rows)"
-    compare_run(
-        student, reference, drivers.id_model_loss, towers, batch, call=call, name="IdModel", hint=MODEL_HINT,
-        **TOLERANCE,
-    )  # fmt: skip
+    call = "IdModel(...).compute_loss(a batch of 4 rows), in graph mode"
+    expected = reference.run(drivers.id_model_loss, towers, batch)
+    got = student_run(
+        student, drivers.id_model_loss, towers, batch, call=call, name="IdModel", hint=GRAPH_HINT + MODEL_HINT
+    )
+    expect_same(got, expected, call=call, hint=_loss_hint(got, expected, len(batch["user_no"])), **TOLERANCE)
 
 
 @graded("IdModel", points=1, hidden=True)
@@ -110,7 +151,7 @@ def test_training_steps_match_the_reference(student, reference):
     call = "IdModel(...).fit() on 2 batches"
     compare_run(
         student, reference, drivers.train_id_model, towers, batches, 0.3, call=call, name="IdModel",
-        hint=MODEL_HINT, **TOLERANCE,
+        hint=GRAPH_HINT + MODEL_HINT, **TOLERANCE,
     )  # fmt: skip
 
 
@@ -123,6 +164,21 @@ RECOMMEND_HINT = Hint(
     code="The index's query_with_exclusions takes a batch of one query and exclusions of shape (1, n) "
     "and dtype tf.string; decode the first row's ids to str.",
 )
+
+
+DECODE_HINT = Hint(
+    "Your ids look like \"b'item07'\": the index returns ids as bytes, and str() of bytes keeps the b'...' "
+    "around the text. Decode each id to str.",
+    code="bytes.decode() turns b'item07' into 'item07'; a numpy array of bytes converts with .astype(str).",
+)
+
+
+def _looks_like_bytes(got):
+    """Whether the result holds bytes, or str() of bytes, instead of decoded ids."""
+    items = got.tolist() if isinstance(got, np.ndarray) else got
+    return isinstance(items, list) and any(
+        isinstance(item, bytes) or (isinstance(item, str) and item.startswith(("b'", 'b"'))) for item in items
+    )
 
 
 def _index_data(seed, n_items=30, dim=4):
@@ -138,10 +194,12 @@ def _index_data(seed, n_items=30, dim=4):
 def _check_recommend(student, reference, seed, user_id, exclude, k, hint=RECOMMEND_HINT):
     towers, ids = _index_data(seed)
     call = f"recommend(index over {len(ids)} items, {user_id!r}, exclude_item_ids={exclude!r}, k={k})"
-    compare_run(
-        student, reference, drivers.recommend_from_index, towers, ids, user_id, exclude, k, call=call,
-        name="recommend", hint=hint,
+    expected = reference.run(drivers.recommend_from_index, towers, ids, user_id, exclude, k)
+    got = student_run(
+        student, drivers.recommend_from_index, towers, ids, user_id, exclude, k, call=call, name="recommend",
+        hint=hint,
     )  # fmt: skip
+    expect_same(got, expected, call=call, hint=DECODE_HINT + hint if _looks_like_bytes(got) else hint)
 
 
 def _best_items(seed, user_id, count):
