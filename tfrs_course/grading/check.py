@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import dis
 import functools
 import html
-import inspect
 import logging
 import sys
 import warnings
@@ -21,9 +19,11 @@ from tfrs_course.grading.program import (
     cell_source,
     grade_id,
     is_answer_cell,
+    normalised_source,
     python_source,
     read_notebook,
 )
+from tfrs_course.grading.reads import names_read, skipped_change_note, skipped_changes
 from tfrs_course.grading.student_code import StudentCode
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class Checker:
         self._failed_before |= failed
         report = format_report(exercise, results, hidden, offer_more_help=not escalated)
         report += lesson_variables_note(exercise, lesson_variables_used(exercise, namespace, self.lesson))
+        report += "".join(f"\n  Note: {note}" for note in skipped_changes_used(exercise, namespace, self.lesson))
         earned = sum(result.score for result in results)
         if results and earned == 0:
             raise NoPointsYet(report)
@@ -212,26 +213,6 @@ def lesson_only_names(lesson: str) -> frozenset[str]:
     return frozenset(lesson_cells - graded)
 
 
-def _global_reads(value: Any) -> set[str]:
-    """The global names a function, or the methods of a class, read when they run."""
-    if inspect.isclass(value):
-        members = list(vars(value).values())
-        functions = [f for m in members for f in (m, getattr(m, "__func__", None), getattr(m, "fget", None))]
-    else:
-        functions = [value]
-    codes = [function.__code__ for function in functions if inspect.isfunction(function)]
-    reads: set[str] = set()
-    while codes:
-        code = codes.pop()
-        reads.update(
-            instruction.argval
-            for instruction in dis.get_instructions(code)
-            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME")
-        )
-        codes.extend(constant for constant in code.co_consts if inspect.iscode(constant))
-    return reads
-
-
 def lesson_variables_used(exercise: str, namespace: dict[str, Any], lesson: str) -> list[str]:
     """The lesson-only names (see :func:`lesson_only_names`) the exercise's answer reads.
 
@@ -246,23 +227,46 @@ def lesson_variables_used(exercise: str, namespace: dict[str, Any], lesson: str)
     Returns:
         The names, sorted; empty if the answer reads none (or is not defined yet).
     """
-    lesson_only = lesson_only_names(lesson)
-    module = namespace.get("__name__")
-    found: set[str] = set()
-    seen: set[int] = set()
-    pending = [namespace[exercise]] if exercise in namespace else []
-    while pending:
-        value = pending.pop()
-        if id(value) in seen:
+    return sorted(names_read(exercise, namespace) & lesson_only_names(lesson) & set(namespace))
+
+
+def skipped_changes_used(exercise: str, namespace: dict[str, Any], lesson: str) -> list[str]:
+    """Notes on globals the answer reads that a skipped statement of a cell run in this kernel changes.
+
+    The cells are the kernel's input history (IPython's ``In``), less the lesson's
+    own cells as the lesson has them: what grading skips there is the lesson's
+    business, and :func:`lesson_variables_used` covers what it defines.
+
+    Args:
+        exercise: the exercise's name (its function or class).
+        namespace: the notebook's namespace.
+        lesson: the lesson's folder name.
+
+    Returns:
+        One note per name, from :func:`~tfrs_course.grading.reads.skipped_change_note`.
+    """
+    history = namespace.get("In")
+    if not isinstance(history, list) or exercise not in namespace:
+        return []
+    read = names_read(exercise, namespace)
+    lesson_cells = lesson_code_cells(lesson)
+    notes: dict[str, str] = {}
+    for number, source in enumerate(history):
+        if not isinstance(source, str) or normalised_source(source) in lesson_cells:
             continue
-        seen.add(id(value))
-        for name in _global_reads(value):
-            if name in lesson_only and name in namespace:
-                found.add(name)
-            called = namespace.get(name)
-            if (inspect.isfunction(called) or inspect.isclass(called)) and called.__module__ == module:
-                pending.append(called)
-    return sorted(found)
+        for name, (line, what) in skipped_changes(source).items():
+            if name in read and name not in notes:
+                notes[name] = skipped_change_note(exercise, name, f"line {line} of the cell run as In[{number}]", what)
+    return [notes[name] for name in sorted(notes)]
+
+
+@functools.cache
+def lesson_code_cells(lesson: str) -> frozenset[str]:
+    """The lesson's code cells as the master notebook has them (normalised)."""
+    master = read_notebook(layout.lesson(lesson).master_notebook)
+    return frozenset(
+        normalised_source(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"
+    )
 
 
 def lesson_variables_note(exercise: str, names: list[str]) -> str:

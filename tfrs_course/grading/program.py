@@ -205,7 +205,8 @@ def answer_ids(master: dict) -> list[str]:
     return [grade_id(cell) for cell in master["cells"] if is_answer_cell(cell)]
 
 
-def _normalised(source: str) -> str:
+def normalised_source(source: str) -> str:
+    """A cell's source without trailing spaces and outer blank lines: how cells are compared."""
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
@@ -251,7 +252,9 @@ def build_program(submission: dict, master: dict, master_path: Path, lesson: str
             if cell.get("cell_type") == "code" and _defines_any(cell_source(cell), names)
         }
     lesson_ids = {cell.get("id") for cell in master["cells"] if cell.get("id")}
-    lesson_sources = {_normalised(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"}
+    lesson_sources = {
+        normalised_source(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"
+    }
     last = max(answer_at, default=-1)
     answers = []
     for position, cell in enumerate(cells[: last + 1]):
@@ -267,7 +270,7 @@ def _is_added(cell: dict, lesson_ids: set, lesson_sources: set[str]) -> bool:
         return False
     if cell.get("id") in lesson_ids:
         return False
-    source = _normalised(cell_source(cell))
+    source = normalised_source(cell_source(cell))
     return bool(source) and source not in lesson_sources
 
 
@@ -317,7 +320,10 @@ def python_source(source: str) -> str:
                 return ""
             lines[index] = "# " + line  # a comment, not a blank line, which IPython would drop: line numbers stay
         break
-    return TransformerManager().transform_cell("".join(lines))
+    transformed = TransformerManager().transform_cell("".join(lines))
+    # IPython drops the blank lines a cell starts with; put them back so that line numbers are the cell's.
+    blank = next((index for index, line in enumerate(lines) if line.strip()), len(lines))
+    return "\n" * blank + transformed
 
 
 def runnable_statements(source: str) -> tuple[list[ast.stmt], str | None]:
@@ -333,13 +339,23 @@ def runnable_statements(source: str) -> tuple[list[ast.stmt], str | None]:
         return [], f"syntax error on line {error.lineno}: {error.msg}"
     except (RecursionError, MemoryError, ValueError) as error:
         return [], f"the cell could not be parsed ({type(error).__name__}: {error})"
-    return [node for node in tree.body if isinstance(node, _RUNS)], None
+    return [node for node in tree.body if top_level_runs(node)], None
+
+
+def top_level_runs(statement: ast.stmt) -> bool:
+    """Whether grading runs this top-level statement of a cell (see the module's rule)."""
+    return isinstance(statement, _RUNS)
 
 
 def definitions_only(source: str) -> tuple[str, str | None]:
     """The statements of a cell that grading runs, as source, and a problem or ``None``."""
     statements, problem = runnable_statements(source)
     return ast.unparse(ast.Module(body=statements, type_ignores=[])), problem
+
+
+def cell_name(label: str) -> str:
+    """How messages name a cell: ``cell select_top_users`` for an answer cell, ``cell 7`` for an added one."""
+    return label if label.startswith("cell ") else f"cell {label}"
 
 
 def run_cell(source: str, namespace: dict, label: str) -> str | None:
@@ -353,7 +369,7 @@ def run_cell(source: str, namespace: dict, label: str) -> str | None:
     statements, problem = runnable_statements(source)
     for statement in statements:
         try:
-            code = compile(ast.Module(body=[statement], type_ignores=[]), f"<cell {label}>", "exec")
+            code = compile(ast.Module(body=[statement], type_ignores=[]), f"<{cell_name(label)}>", "exec")
             exec(code, namespace)  # noqa: S102 - student code, in the grading worker
         except Exception as error:  # noqa: BLE001 - any failure is the student's to see
             problem = problem or (f"line {statement.lineno} raised {type(error).__name__}: {error}")

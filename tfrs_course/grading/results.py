@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 
+from tfrs_course.grading.program import cell_name
+
 
 @dataclass(frozen=True)
 class TestResult:
@@ -273,7 +275,7 @@ class LessonGrade:
         return self.error.replace(self.notebook, PurePath(self.notebook).name)
 
     def _problem_lines(self) -> list[str]:
-        return [f"cell {cell}: {problem}" for cell, problem in self.problems.items()]
+        return [f"{cell_name(cell)}: {problem}" for cell, problem in self.problems.items()]
 
 
 def grades_csv(grades: Iterable[LessonGrade]) -> str:

@@ -8,6 +8,7 @@ Arguments travel the same way, so student code cannot change a test's inputs.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import traceback
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from typing import Any
 
 from tfrs_course.grading import boundary
 from tfrs_course.grading.drivers import is_driver_file
-from tfrs_course.grading.program import Program, build_program, read_notebook, run_cell
+from tfrs_course.grading.program import AnswerCell, Program, build_program, cell_name, read_notebook, run_cell
+from tfrs_course.grading.reads import names_read, skipped_change_note, skipped_changes
 
 # Set on the module that student code runs in, so tracebacks say where code came from.
 STUDENT_FILE = "<your notebook>"
@@ -68,6 +70,8 @@ class StudentCode:
                 problem = run_cell(answer.source, namespace, answer.grade_id)
                 if problem:
                     problems[answer.grade_id] = problem
+        for cell, note in skipped_change_notes(program.answers, namespace).items():
+            problems[cell] = f"{problems[cell]}; {note}" if cell in problems else note
         return cls(namespace, problems, origin)
 
     def call(self, function_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -168,15 +172,36 @@ class StudentCode:
         """A failure message, with what went wrong while the cells were defined (often the cause)."""
         if not self.problems:
             return message
-        details = "; ".join(f"cell {cell}: {problem}" for cell, problem in self.problems.items())
+        details = "; ".join(f"{cell_name(cell)}: {problem}" for cell, problem in self.problems.items())
         return f"{message.rstrip()}\nWhile your cells were being defined: {details}."
 
     def _missing_message(self, function_name: str) -> str:
         message = f"There is no function named {function_name}() in {self.origin or 'your notebook'}."
         if self.problems:
-            details = "; ".join(f"cell {cell}: {problem}" for cell, problem in self.problems.items())
+            details = "; ".join(f"{cell_name(cell)}: {problem}" for cell, problem in self.problems.items())
             return f"{message} Problems found: {details}."
         return f"{message} Did you rename it, or not run its cell?"
+
+
+def skipped_change_notes(answers: list[AnswerCell], namespace: dict[str, Any]) -> dict[str, str]:
+    """Per cell, a note when a statement grading skipped there changes a global the notebook's code reads.
+
+    The readers are the functions and classes the cells defined (with the notebook's
+    own helpers they call); see :mod:`tfrs_course.grading.reads`.
+    """
+    module = namespace.get("__name__")
+    readers = {
+        name: names_read(name, namespace)
+        for name, value in namespace.items()
+        if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == module
+    }
+    notes: dict[str, str] = {}
+    for answer in answers:
+        for name, (line, what) in skipped_changes(answer.source).items():
+            users = sorted(reader for reader, read in readers.items() if name in read)
+            if users and answer.grade_id not in notes:
+                notes[answer.grade_id] = skipped_change_note(users[0], name, f"line {line}", what)
+    return notes
 
 
 def _student_frames(error: BaseException) -> str:
