@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tfrs_course.grading import describe_call, graded
-from tfrs_course.grading.assertions import Hint, compare_call, compare_run
+from tfrs_course.grading.assertions import Hint, compare_call, compare_run, expect_same, student_call
 from tfrs_course.grading.drivers import load
 
 drivers = load("04_content_based")
@@ -37,6 +37,17 @@ SMALL_VOCABULARIES = {
 }
 
 
+# The same items with their ids out of order, and features whose dict order and
+# vocabulary orders are neither the usual nor alphabetical: rows must keep the table's
+# order and columns the dict's, which SMALL_ITEMS and SMALL_VOCABULARIES cannot show.
+SHUFFLED_ITEMS = SMALL_ITEMS.iloc[[2, 0, 3, 1]].reset_index(drop=True)
+REORDERED_VOCABULARIES = {
+    "product_group": ["tops", "coats and jackets"],
+    "gender_description": ["unisex", "girls", "boys"],
+    "brand": ["reima", "molo"],
+}
+
+
 def _random_items(seed, n_items):
     rng = np.random.default_rng(seed)
     ids = rng.choice(np.arange(-(2**40), 2**40, 2**20), size=n_items, replace=False).astype(str)
@@ -51,10 +62,43 @@ def _random_items(seed, n_items):
 VECTORS_HINT = Hint(
     "One-hot features: for each feature in the dict's order, one float32 column per vocabulary value in "
     "the vocabulary's order, then '<feature>=other' for every value not in the vocabulary; one row per "
-    "item, indexed by item_no.",
+    "item in the order of `items`, indexed by item_no.",
     code="Bucket each feature's rare values into 'other' first, then compare the bucketed column with "
     "each value to make a 0/1 column.",
 )
+COLUMN_ORDER_HINT = Hint(
+    "Your columns are right but in another order. Features come in the order of the vocabularies "
+    "dict's keys, whatever it is, and each feature's values in the order of its vocabulary list, "
+    "then '<feature>=other': not a fixed feature order, and not sorted.",
+    code="Loop over vocabularies.items() and over [*vocabulary, 'other'] to build the columns.",
+)
+ROW_ORDER_HINT = Hint(
+    "Your rows are right but in another order. Rows come in the order of `items`, one per row of "
+    "the table: not sorted by item_no.",
+    code="Index the result by items['item_no'] as it is; do not sort the table or the index.",
+)
+
+
+def _vectors_hint(got, expected):
+    """The hint for a wrong content_vectors result: the order rule it broke, if order is all that is wrong."""
+    if isinstance(got, pd.DataFrame) and len(got) == len(expected):
+        if list(got.columns) != list(expected.columns) and set(got.columns) == set(expected.columns):
+            return COLUMN_ORDER_HINT
+        if list(got.index) != list(expected.index) and set(got.index) == set(expected.index):
+            return ROW_ORDER_HINT
+    return VECTORS_HINT
+
+
+def _compare_content_vectors(student, reference, items, vocabularies):
+    """compare_call for content_vectors, with the hint that names what went wrong."""
+    expected = reference.call("content_vectors", items, vocabularies)
+    got = student_call(student, "content_vectors", items, vocabularies, hint=VECTORS_HINT)
+    expect_same(
+        got, expected, call=describe_call("content_vectors", items, vocabularies),
+        hint=_vectors_hint(got, expected), check_index=True,
+    )  # fmt: skip
+
+
 SIDE_EFFECTS_HINT = Hint(
     "Your function changed the DataFrame it was given, or pandas warned about setting values on a "
     "copy of a slice (chained assignment). A function should build new objects, not write into its input.",
@@ -64,9 +108,7 @@ SIDE_EFFECTS_HINT = Hint(
 
 @graded("content_vectors", points=1)
 def test_content_vectors_small_table(student, reference):
-    compare_call(
-        student, reference, "content_vectors", SMALL_ITEMS, SMALL_VOCABULARIES, hint=VECTORS_HINT, check_index=True
-    )
+    _compare_content_vectors(student, reference, SHUFFLED_ITEMS, REORDERED_VOCABULARIES)
 
 
 @graded("content_vectors", points=1)
@@ -87,13 +129,13 @@ def test_content_vectors_random_tables(student, reference):
             "gender_description": ["unisex", "girls", "boys"],
             "brand": ["brand 7", "brand 1", "brand 2", "brand 11"],
         }
-        compare_call(student, reference, "content_vectors", items, vocabularies, hint=VECTORS_HINT, check_index=True)
+        _compare_content_vectors(student, reference, items, vocabularies)
 
 
 @graded("content_vectors", points=1, hidden=True)
 def test_content_vectors_everything_rare(student, reference):
     vocabularies = {"gender_description": ["girls"], "brand": [], "product_group": ["no such group"]}
-    compare_call(student, reference, "content_vectors", SMALL_ITEMS, vocabularies, hint=VECTORS_HINT, check_index=True)
+    _compare_content_vectors(student, reference, SMALL_ITEMS, vocabularies)
 
 
 # --- user_vectors ----------------------------------------------------------------------
