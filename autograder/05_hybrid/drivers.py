@@ -135,6 +135,10 @@ def _student_model(lookup, vocabularies, batch):
 def hybrid_loss(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]]) -> dict:
     """The student's model's loss on one batch, from fixed weights, in training and in evaluation.
 
+    ``compute_loss`` runs in graph mode, on a batch whose size is unknown until it runs, as
+    ``model.fit`` runs it in the lesson: code that works only eagerly (``len()`` of a tensor,
+    ``.numpy()``) fails here as it would there.
+
     Args:
         lookup: the student's objects by name.
         vocabularies: ``user_no`` and the item features -> values.
@@ -143,12 +147,14 @@ def hybrid_loss(lookup, vocabularies: dict[str, list[str]], batch: dict[str, lis
     Returns:
         ``{"training": float, "evaluation": float}``.
     """
+    import tensorflow as tf
+
     model, _ = _student_model(lookup, vocabularies, batch)
     features = _tensors(batch, ["user_no", *ITEM_FEATURES])
-    return {
-        "training": float(model.compute_loss(features, training=True)),
-        "evaluation": float(model.compute_loss(features, training=False)),
-    }
+    signature = [{name: tf.TensorSpec([None], tf.string) for name in features}]
+    training = tf.function(lambda features: model.compute_loss(features, training=True), input_signature=signature)
+    evaluation = tf.function(lambda features: model.compute_loss(features, training=False), input_signature=signature)
+    return {"training": float(training(features)), "evaluation": float(evaluation(features))}
 
 
 def hybrid_fit(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]], batch_size: int) -> dict:
