@@ -47,7 +47,7 @@ def test_exclude_seen_seen_items_at_the_top(student, reference):
     compare_call(student, reference, "exclude_seen", retrieved, seen, 4, hint=EXCLUDE_HINT)
 
 
-@graded("exclude_seen", points=0.5, hidden=True)
+@graded("exclude_seen", points=0.5)
 def test_exclude_seen_short_rows_and_empty_history(student, reference):
     retrieved = np.array([["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"]])
     seen = [["a", "b", "c"], [], ["b", "zz"]]
@@ -237,10 +237,14 @@ RECALL_HINT = Hint(
 
 
 @graded("recall_at_k", points=0.5)
-def test_recall_at_k_small_example(student, reference):
+def test_recall_at_k_small_example_and_no_rows(student, reference):
     approximate = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
     exact = np.array([[1, 2, 3, 9], [9, 10, 11, 12]])
     compare_call(student, reference, "recall_at_k", approximate, exact, hint="Average the per-row shares.")
+    compare_call(
+        student, reference, "recall_at_k", np.empty((0, 4), dtype=int), np.empty((0, 4), dtype=int),
+        hint="With no rows, return 0.0: the mean of no shares is not a number (NaN).",
+    )  # fmt: skip
 
 
 @graded("recall_at_k", points=1)
