@@ -132,7 +132,9 @@ item_tower(tf.constant(candidate_ids[:1]))
 # 4. Add up the `B` row losses. TFRS sums rather than averages, and we want the
 #    same number it gives.
 #
-# Use TensorFlow operations, so that gradients can flow through them.
+# Use TensorFlow operations, so that gradients can flow through them. `model.fit`
+# runs the loss as a graph, on batches whose size is known only when they run: take
+# the batch size with `tf.shape(x)[0]`, not `len(x)`. The self-check runs it that way.
 # `tf.keras.losses.CategoricalCrossentropy` can do steps 3 and 4 if you give it the
 # right `from_logits` and `reduction`; a hand-written softmax overflows for large
 # scores.

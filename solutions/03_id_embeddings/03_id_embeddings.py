@@ -148,7 +148,9 @@ print(f"{unknown_share:.0%} of test rows have an item that never occurs in train
 # the task: `self.task(user_embeddings, item_embeddings, compute_metrics=not training)`.
 # The order matters: the first argument is the query (the user), the second the
 # candidate (the item). `compute_metrics=not training` skips metrics while training,
-# where they would only cost time.
+# where they would only cost time. `model.fit` runs `compute_loss` as a graph, on
+# batches whose size is known only when they run: use TensorFlow operations
+# (`tf.shape(x)[0]`, not `len(x)`). The self-check runs it that way.
 #
 # Our task has no metric at all: TFRS's `FactorizedTopK` would stream every
 # candidate for every evaluated row, the training rows included, and it is the

@@ -225,6 +225,9 @@ print(f"shape {sample.shape}; gender one-hot of the three items:\n{sample[:, ITE
 # The retrieval task treats each row's item as the right answer for its user and
 # every other item of the batch as a wrong one, and returns the softmax loss.
 # Metrics cost time during training, hence `compute_metrics=not training`.
+# `model.fit` runs `compute_loss` as a graph, on batches whose size is known only
+# when they run: use TensorFlow operations (`tf.shape(x)[0]`, not `len(x)`). The
+# self-check runs it that way.
 
 
 # %% tags=["answer:HybridModel"]
