@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ import tfrs_course
 from tfrs_course import layout
 from tfrs_course.environment import subprocess_environment
 from tfrs_course.grading import template
-from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
+from tfrs_course.grading.isolated import IsolatedStudentCode, Limits, grader_home
 from tfrs_course.grading.program import AnswerCell, build_program, read_notebook
 from tfrs_course.grading.sandbox import SandboxConfig, sandbox_capabilities
 from tfrs_course.grading.student_code import StudentCodeError
@@ -127,6 +128,43 @@ def test_two_submissions_from_one_template_get_separate_sandboxes():
             if Path("/tmp") in path.parents
         }
         assert set(first["tmp"]) == set(second["tmp"]) == {"work"} | kit_under_tmp and first["cwd"] == "/tmp/work"
+        assert first["environment"]["HOME"] == "/tmp/work"
+
+
+PLANT = """
+import os
+
+def plant(text):
+    folder = os.path.expanduser('~/.config/matplotlib')
+    planted = os.path.join(folder, 'matplotlibrc')
+    found = open(planted).read() if os.path.exists(planted) else ''
+    os.makedirs(folder, exist_ok=True)
+    with open(planted, 'w') as stream:
+        stream.write(text)
+    return {'home': os.environ['HOME'], 'cwd': os.getcwd(), 'found': found}
+"""
+
+
+def test_without_the_sandbox_each_worker_has_a_home_of_its_own_removed_after_it():
+    master = layout.lesson(LESSON).master_notebook
+    program = build_program(read_notebook(master), read_notebook(master), master, LESSON)
+    program.answers = [AnswerCell("plant", PLANT)]
+    unsandboxed = replace(LIMITS, sandbox=SandboxConfig(isolate=False))
+    reports = []
+    for text in ("backend: first", "backend: second"):
+        code = IsolatedStudentCode(program, limits=unsandboxed)
+        try:
+            reports.append(code.call("plant", text))
+        finally:
+            code.close()
+        # Removed as soon as the worker ended: nothing of it reaches the next submission.
+        assert not os.path.exists(reports[-1]["home"])
+    first, second = reports
+    assert second["found"] == "", "the second worker read the first one's matplotlib settings"
+    assert first["home"] != second["home"] and first["home"] == first["cwd"]
+    # Under this grading process's private folder, never a fixed path another run or user shares.
+    assert Path(first["home"]).parent == Path(grader_home()) and first["home"] != "/tmp/work"
+    assert os.stat(grader_home()).st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize(

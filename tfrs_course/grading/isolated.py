@@ -17,8 +17,11 @@ with that reason, at once.
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing.util
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -30,7 +33,7 @@ from typing import Any
 
 from tfrs_course.grading import boundary, template
 from tfrs_course.grading.program import Program
-from tfrs_course.grading.sandbox import SandboxConfig, isolation_problem
+from tfrs_course.grading.sandbox import SandboxConfig, isolation_problem, unsandboxed_work_folder
 from tfrs_course.grading.student_code import StudentCodeError
 from tfrs_course.grading.worker import HEADER, write_message
 
@@ -92,11 +95,26 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value >= 1 else f"{value:.2g} s"
 
 
+@functools.cache
+def grader_home() -> str:
+    """This grading process's own folder: HOME of its template and of workers without the sandbox.
+
+    Keras and matplotlib write settings under HOME. A fixed path shared by every
+    grading run on the machine would let one run's (or one user's) settings change
+    another's; this folder is private (mode 700) and removed when the process exits.
+    Inside the namespace sandbox the worker's HOME is its own ``/tmp/work``.
+    """
+    home = tempfile.mkdtemp(prefix="tfrs-course-home-")
+    # Runs at exit in the grader and in its job processes (which end through multiprocessing).
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(home,), kwargs={"ignore_errors": True}, exitpriority=0)
+    return home
+
+
 def _worker_environment() -> dict[str, str]:
     """A scrubbed environment: nothing of the grader's, nothing that says 'grading'."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp/work",
+        "HOME": grader_home(),
         "LANG": "C.UTF-8",
         "TF_USE_LEGACY_KERAS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -111,6 +129,7 @@ class _Worker:
     def __init__(self, limits: Limits, lesson: str, tensorflow: bool):
         # Where the namespace sandbox cannot be built, every worker would fail: start them without it.
         config = replace(limits.sandbox, lesson=lesson, isolate=limits.sandbox.isolate and not isolation_problem())
+        self.isolated = config.isolate
         self.process = template.start_worker(config, _worker_environment(), tempfile.gettempdir(), tensorflow)
         self.output = bytearray()
         self.printed_bytes = 0
@@ -197,6 +216,9 @@ class _Worker:
             stream.close()
         self._drain.join(timeout=5)
         self.process.stderr.close()
+        if not self.isolated:
+            # Without the sandbox the worker's files are on the host: the next worker starts with none of them.
+            shutil.rmtree(unsandboxed_work_folder(grader_home(), self.process.pid), ignore_errors=True)
 
     def death(self) -> str:
         """Why the worker ended, in words."""

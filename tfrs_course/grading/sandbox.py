@@ -67,6 +67,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -195,12 +196,15 @@ def sandbox_description() -> str:
     problem = isolation_problem()
     if not problem:
         described = SANDBOX_NAME
-    elif not _root_on_linux():
-        described = "a separate process with resource limits only (not root: no namespaces)"
     else:
+        why = (
+            "not root: no namespaces"
+            if not _root_on_linux()
+            else f"the namespace sandbox cannot be built here: {problem}"
+        )
         described = (
-            f"a separate process with resource limits only: the namespace sandbox cannot be built here ({problem}), "
-            "so student code could read the course's files, tests and reference included, while it runs"
+            f"a separate process with resource limits only ({why}), so while it runs student code could read "
+            "the course's files (tests and reference included) and the other submissions, and write to the grades"
         )
     if keyring_filter() is None:
         described += (
@@ -485,6 +489,7 @@ def _isolate(config: SandboxConfig) -> int:
     work = Path("/tmp/work")
     work.mkdir()
     os.chown(work, uid, NO_GROUP)
+    os.environ["HOME"] = str(work)  # the grader's HOME is not in the new root
     # The worker is the init's child: never PID 1, so it cannot keep the namespace alive.
     worker = os.fork()
     if worker:
@@ -496,6 +501,23 @@ def _isolate(config: SandboxConfig) -> int:
     os.close(parent_alive)
     os.chdir(work)
     return uid
+
+
+def unsandboxed_work_folder(home: str, pid: int) -> Path:
+    """Where the worker with process id ``pid`` works when there is no sandbox: a folder of its own."""
+    return Path(home) / f"worker-{pid}"
+
+
+def _work_unsandboxed() -> None:
+    """Without the sandbox: a fresh folder under the grader's HOME is this worker's HOME and working folder.
+
+    The grader removes it when the worker ends, so what one submission leaves
+    there (a Keras or matplotlib setting, say) never reaches the next one.
+    """
+    work = unsandboxed_work_folder(os.environ.get("HOME") or tempfile.gettempdir(), os.getpid())
+    work.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["HOME"] = os.environ["MPLCONFIGDIR"] = str(work)
+    os.chdir(work)
 
 
 def _drop_privileges(uid: int) -> None:
@@ -536,6 +558,8 @@ def run_worker(config: SandboxConfig) -> None:
     # The lessons' drivers live in autograder/, which the sandbox never shows: read them first.
     sources = worker.driver_sources()
     uid = _isolate(config) if isolated else None
+    if not isolated:
+        _work_unsandboxed()
     # Trusted code is loaded (and the kit's answering modules blocked) before any student code exists.
     trusted = worker.prepare(config.lesson, sources)
     if uid is not None:
