@@ -206,6 +206,27 @@ def test_an_upload_without_one_notebook_scores_zero_and_says_why(tmp_path):
     os.remove(root / "results" / "results.json")
 
 
+@pytest.mark.parametrize("linked", ["notebook", "folder"])
+def test_an_upload_that_links_to_another_file_scores_zero_and_says_why(tmp_path, linked):
+    from tfrs_course.gradescope import grade_upload
+
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    (root / "source" / "bundle.json").write_text(json.dumps({"lesson": LESSON}))
+    (root / "submission").mkdir()
+    reference = layout.lesson(LESSON).master_notebook  # full marks, if it were graded
+    if linked == "notebook":
+        (root / "submission" / "my_work.ipynb").symlink_to(reference)
+    else:
+        (root / "submission" / "work").symlink_to(reference.parent, target_is_directory=True)
+    document = grade_upload(root)
+    validate_results(document)
+    assert document["score"] == 0 and document["tests"] == [], document
+    # A linked folder is not searched at all; a linked notebook is named.
+    expected = "is a symbolic link (or inside one), not a notebook" if linked == "notebook" else "found: none"
+    assert expected in document["output"]
+
+
 def test_an_upload_that_cannot_be_graded_scores_zero_of_the_lessons_points(tmp_path):
     from tfrs_course.gradescope import grade_upload
 

@@ -286,3 +286,27 @@ def test_a_check_keeps_tensorflow_warnings_out_of_the_cell(caplog):
     assert logger.level == level
     logger.warning("after the check, warnings show again")
     assert [record for record in caplog.records if "show again" in record.getMessage()]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [k * (2**61 - 1) for k in range(1, 4)],  # ints that share one hash: a dict of many is quadratic
+        [2**53],
+        [1.5],
+        [True],
+        [None],
+    ],
+    ids=["colliding-ints", "int-too-large", "float", "bool", "none"],
+)
+def test_forged_dict_keys_are_refused(keys):
+    forged = json.dumps({"__dict__": [[key, 1] for key in keys]}).encode("utf-8")
+    with pytest.raises(boundary.BoundaryError, match="dict key"):
+        boundary.decode(forged)
+
+
+def test_dict_keys_the_encoder_sends_still_cross():
+    value = {"a": 1, -(2**53) + 1: 2, np.int64(7): 3}
+    assert boundary.roundtrip(value) == {"a": 1, -(2**53) + 1: 2, 7: 3}
+    with pytest.raises(boundary.BoundaryError, match="below 2\\*\\*53"):
+        boundary.encode({2**60: 1})

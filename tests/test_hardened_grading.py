@@ -71,6 +71,8 @@ REASONS = {
     "markdown_injection": "Injected heading",
     "leak_hidden_inputs": "seen ",
     "write_outside": "expected:",
+    # Stops reading requests and fills its request pipe: the grader's write must time out too.
+    "stall_request_pipe": "did not finish within 3 s",
 }
 
 # These return 0.0 for every k, which is right for the "no rows" test only.

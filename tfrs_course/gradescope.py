@@ -189,14 +189,24 @@ def grade_upload(root: str | Path) -> dict:
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     # The batch grader's rules: any case of .ipynb; Jupyter's checkpoints and a Mac zip's extras are not uploads.
+    uploaded = root / "submission"
     notebooks = sorted(
         path
-        for path in (root / "submission").rglob("*")
-        if is_handed_in_notebook(path) and path.is_file() and not IGNORED_FOLDERS & set(path.parts)
+        for path in uploaded.rglob("*")
+        if is_handed_in_notebook(path)
+        and (path.is_file() or path.is_symlink())
+        and not IGNORED_FOLDERS & set(path.parts)
     )
     named = [path for path in notebooks if path.name.lower() == f"{lesson}.ipynb"]
     chosen = notebooks[0] if len(notebooks) == 1 else (named[0] if len(named) == 1 else None)
-    if chosen is None:
+    if chosen is not None and (chosen.is_symlink() or not chosen.resolve().is_relative_to(uploaded.resolve())):
+        # Read as root before the sandbox exists, a link could hand in any file of the machine, the reference too.
+        document = {
+            "score": 0.0,
+            "output": f"{chosen.name} is a symbolic link (or inside one), not a notebook: upload the notebook file itself.",
+            "tests": [],
+        }
+    elif chosen is None:
         found = ", ".join(path.name for path in notebooks) or "none"
         document = {
             "score": 0.0,
@@ -208,7 +218,7 @@ def grade_upload(root: str | Path) -> dict:
             submitted, out = Path(scratch) / "submitted", Path(scratch) / "graded"
             copy = submitted / STUDENT / lesson / f"{lesson}.ipynb"
             copy.parent.mkdir(parents=True)
-            shutil.copy(chosen, copy)
+            shutil.copy(chosen, copy, follow_symlinks=False)
             # Student code never sees the upload, the results folder or the bundle.
             hidden = [str(root / "submission"), str(results_dir), str(root / "source")]
             if isolation_problem():

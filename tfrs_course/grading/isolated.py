@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing.util
+import os
 import select
 import shutil
 import signal
@@ -35,7 +36,7 @@ from tfrs_course.grading import boundary, template
 from tfrs_course.grading.program import Program
 from tfrs_course.grading.sandbox import SandboxConfig, isolation_problem, unsandboxed_work_folder
 from tfrs_course.grading.student_code import StudentCodeError
-from tfrs_course.grading.worker import HEADER, write_message
+from tfrs_course.grading.worker import HEADER, encode_message
 
 OUTPUT_CAP_BYTES = 64 * 1024
 # Printing more than this in one submission fails the call that did it: a flood of
@@ -131,6 +132,8 @@ class _Worker:
         config = replace(limits.sandbox, lesson=lesson, isolate=limits.sandbox.isolate and not isolation_problem())
         self.isolated = config.isolate
         self.process = template.start_worker(config, _worker_environment(), tempfile.gettempdir(), tensorflow)
+        # Requests are written with a deadline (see _write): a full pipe must not block the grader.
+        os.set_blocking(self.process.stdin.fileno(), False)
         self.output = bytearray()
         self.printed_bytes = 0
         self.ended = False  # the reply pipe closed: the worker exited or was killed
@@ -149,13 +152,14 @@ class _Worker:
                 self.output.extend(chunk[:room])
 
     def request(self, message: dict, timeout: float) -> dict | None:
-        """Send a message and wait for the reply; None if the worker died or timed out."""
-        try:
-            write_message(self.process.stdin, message)
-        except (BrokenPipeError, OSError):
-            self.ended = True
-            return None
+        """Send a message and wait for the reply; None if the worker died or timed out.
+
+        ``timeout`` covers the sending too: a worker that stops reading its requests
+        (and fills the pipe) times out like one that stops answering.
+        """
         deadline = time.monotonic() + max(timeout, 0.0)
+        if not self._write(encode_message(message), deadline):
+            return None
         header = self._read(HEADER.size, deadline)
         if header is None:
             return None
@@ -185,6 +189,23 @@ class _Worker:
             self.refused = "its reply was not a message the grader can read"
             return None
         return reply
+
+    def _write(self, data: bytes, deadline: float) -> bool:
+        """Write all of ``data`` to the worker before ``deadline``; False if it timed out or the worker is gone."""
+        descriptor = self.process.stdin.fileno()
+        view, done = memoryview(data), 0
+        while done < len(data):
+            _, ready, _ = select.select([], [descriptor], [], max(deadline - time.monotonic(), 0.0))
+            if not ready:
+                return False
+            try:
+                done += os.write(descriptor, view[done:])
+            except BlockingIOError:
+                continue  # the pipe filled between select and write
+            except OSError:  # BrokenPipeError included: the worker is gone
+                self.ended = True
+                return False
+        return True
 
     def _read(self, size: int, deadline: float) -> bytearray | None:
         """Exactly ``size`` bytes of reply before ``deadline``, or None (timeout or end of stream).

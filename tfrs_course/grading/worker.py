@@ -63,9 +63,14 @@ def read_message(stream: BinaryIO) -> dict | None:
     return json.loads(body.decode("utf-8"))
 
 
-def write_message(stream: BinaryIO, message: dict) -> None:
+def encode_message(message: dict) -> bytes:
+    """A message as it travels between the grader and a worker: its length, then its JSON."""
     body = json.dumps(message).encode("utf-8")
-    stream.write(HEADER.pack(len(body)) + body)
+    return HEADER.pack(len(body)) + body
+
+
+def write_message(stream: BinaryIO, message: dict) -> None:
+    stream.write(encode_message(message))
     stream.flush()
 
 
