@@ -568,21 +568,34 @@ def _without_timings(grade: LessonGrade) -> dict:
 def merge_outputs(parts: list[str | Path], out: str | Path) -> str:
     """Join shard outputs into one folder and one grades.csv, the same whatever the order of parts.
 
-    Parts may overlap (a shard graded twice): the same student and lesson must then
-    have the same record in both, durations of tests aside; the first part's is kept.
-
-    Raises:
-        ValueError: two parts graded the same student and lesson differently, or a record is unreadable.
+    Parts may overlap (a shard graded twice): the same student and lesson should then
+    have the same record in both, durations of tests aside. Where they differ (a call
+    that timed out under load in one part only, say), the first part's record is kept
+    and the summary names it, so one notebook never stops the merge for the class. A
+    record is used only from the folder it names (``<student_id>/<lesson>/``).
     """
     out = Path(out)
     records: dict[tuple[str, str], LessonGrade] = {}
+    conflicts: list[str] = []
+    refused: list[str] = []
     for part in sorted(Path(p) for p in parts):
         for path in sorted(part.glob(f"*/*/{RESULT_FILE}")):
-            grade = LessonGrade.read(path)
+            try:
+                grade = LessonGrade.read(path)
+            except (OSError, ValueError) as error:
+                refused.append(f"{printable(str(path))}: left out ({error})")
+                continue
             key = (grade.student, grade.lesson)
+            if record_path(part, *key) != path:
+                refused.append(f"{printable(str(path))}: left out (it names another student or lesson)")
+                continue
             if key in records:
                 if _without_timings(records[key]) != _without_timings(grade):
-                    raise ValueError(f"{key[0]}/{key[1]} was graded differently in two parts (see {path})")
+                    conflicts.append(
+                        f"{printable(key[0])}/{key[1]}: graded differently in two parts "
+                        f"({records[key].total:g} and {grade.total:g} of {grade.maximum:g}); kept the first "
+                        f"(the parts are taken in name order), regrade it to settle which is right ({printable(str(path))})"
+                    )
                 continue
             records[key] = grade
     out.mkdir(parents=True, exist_ok=True)
@@ -595,6 +608,8 @@ def merge_outputs(parts: list[str | Path], out: str | Path) -> str:
         "\n".join(
             [
                 f"Merged {len(records)} graded notebook(s) from {len(parts)} part(s) into {out / 'grades.csv'}",
+                *conflicts,
+                *refused,
                 *problems,
                 *unreadable,
             ]

@@ -294,8 +294,9 @@ def grades_csv(grades: Iterable[LessonGrade]) -> str:
     )
     writer.writeheader()
     for grade in sorted(grades, key=lambda g: (g.student, g.lesson)):
-        writer.writerow({name: _inert(value) for name, value in grade.to_csv_row(exercise_columns).items()})
-    return printable(table.getvalue())
+        row = grade.to_csv_row(exercise_columns)
+        writer.writerow({name: printable(_inert(value)) for name, value in row.items()})
+    return table.getvalue()
 
 
 def _inert(cell: str) -> str:
@@ -307,9 +308,20 @@ def _inert(cell: str) -> str:
     return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
 
 
+# Control characters (C0 but newline and tab, DEL, C1): a terminal would obey them, e.g. a
+# file name that erases the summary's lines or sets the clipboard (ANSI and OSC sequences).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def printable(text: str) -> str:
-    """Text that can be written as UTF-8 whatever it holds (undecodable file names, lone surrogates)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text safe to print and to write as UTF-8, whatever it holds.
+
+    Undecodable file names and lone surrogates become backslash escapes, and so does
+    every control character but newline and tab (a student names their notebook, and
+    error messages quote their code).
+    """
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROLS.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def _one_line(text: str) -> str:
