@@ -356,7 +356,9 @@ def _frame_difference(
     if len(got) != len(expected):
         return f"expected {len(expected)} rows, got {len(got)}"
     if check_index:
-        found = _array_difference(got.index.to_numpy(), expected.index.to_numpy(), f"{where}index", rtol, atol)
+        found = _array_difference(
+            got.index.to_numpy(), expected.index.to_numpy(), f"{where}.index" if where else "index", rtol, atol
+        )
         if found:
             return found
     for name in expected.columns:
