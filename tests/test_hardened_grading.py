@@ -580,7 +580,7 @@ def test_code_run_while_cells_are_defined_cannot_replace_a_driver():
     )
     notebook = json.loads(nbformat.writes(student_copy_with_answers(lesson, {"in_batch_softmax_loss": attack})))
     master = layout.lesson(lesson).master_notebook
-    program = build_program(notebook, read_notebook(master), master)
+    program = build_program(notebook, read_notebook(master), master, lesson)
     code = IsolatedStudentCode(program, limits=FAST_LIMITS)
     try:
         run = run_tests(lesson, {"attacker": lambda: code}, exercises=["in_batch_softmax_loss"])

@@ -7,15 +7,18 @@ whatever order it keeps its vocabularies in, and however its layers are laid out
 
 Weights are set by the driver, not left to random initialisation: every
 trainable variable gets values that depend only on its shape, so runs are
-repeatable. For the model exercise the driver's own towers are used.
+repeatable. For the model exercise the driver's own towers are used: plain ones that
+read every feature by name, deliberately unlike the item tower the lesson asks for.
+These drivers import nothing from the kit's models (the lesson's own answers): grading
+workers load them, and student code can reach anything they keep alive.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Loaded with the drivers, before grading blocks the kit's answering modules (tfrs_course.models among them).
-from tfrs_course.models import ITEM_FEATURES, hybrid_item_tower
+# The item features, in the order the lesson's towers read them.
+ITEM_FEATURES = ("item_no", "gender_description", "brand", "product_group")
 
 
 def _values_for(shape) -> np.ndarray:
@@ -110,21 +113,37 @@ def item_tower_behaviour(lookup, vocabularies: dict[str, list[str]], batch: dict
     }
 
 
-def _reference_towers(vocabularies: dict[str, list[str]], user_dim: int = 32):
-    """The kit's towers, so that the model exercise is tested on its own, whatever the student's ItemTower."""
+def _driver_towers(vocabularies: dict[str, list[str]], dim: int = 32):
+    """Towers of the driver's own, so that the model exercise is tested on its own, whatever the student's ItemTower.
+
+    The user tower is an embedding of ``user_no``. The item tower sums one embedding per item
+    feature, each looked up in that feature's vocabulary with one row for unknown values, so a
+    feature fed under another feature's name changes the loss. It is not the lesson's item tower
+    (that one joins its parts side by side, with a one-hot gender).
+    """
     import tensorflow as tf
 
-    user_tower = tf.keras.Sequential([
-        tf.keras.layers.StringLookup(vocabulary=list(vocabularies["user_no"]), num_oov_indices=1),
-        tf.keras.layers.Embedding(len(vocabularies["user_no"]) + 1, user_dim),
-    ])  # fmt: skip
-    return user_tower, hybrid_item_tower(vocabularies)
+    def embedding(values: list[str]):
+        return tf.keras.Sequential([
+            tf.keras.layers.StringLookup(vocabulary=list(values), num_oov_indices=1),
+            tf.keras.layers.Embedding(len(values) + 1, dim),
+        ])  # fmt: skip
+
+    class SummedItemTower(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.parts = {feature: embedding(vocabularies[feature]) for feature in ITEM_FEATURES}
+
+        def call(self, features):
+            return tf.add_n([self.parts[feature](features[feature]) for feature in ITEM_FEATURES])
+
+    return embedding(vocabularies["user_no"]), SummedItemTower()
 
 
 def _student_model(lookup, vocabularies, batch):
     import tensorflow_recommenders as tfrs
 
-    user_tower, item_tower = _reference_towers(vocabularies)
+    user_tower, item_tower = _driver_towers(vocabularies)
     user_tower(_tensors(batch, ["user_no"])["user_no"])
     item_tower(_tensors(batch, ITEM_FEATURES))
     _set_weights(user_tower)

@@ -10,7 +10,10 @@ a test gets them with ``drivers = load("<lesson>")``. Each is loaded once per
 process as the module ``tfrs_course.grading.drivers.<lesson>``, so a driver has
 the same name in the grader and in the sandboxed worker (which is sent drivers
 by name), and the worker forgets them with this module before student code runs
-(see :data:`tfrs_course.grading.worker.EXERCISE_HELPERS`).
+(see :data:`tfrs_course.grading.worker.EXERCISE_HELPERS`). A worker loads only
+the drivers of the lesson it grades and of the lessons those load
+(:func:`load_required`): student code can reach whatever the worker holds, so
+drivers never import the kit's answering modules either.
 """
 
 from __future__ import annotations
@@ -42,19 +45,29 @@ def sources() -> dict[str, tuple[str, str]]:
     return found
 
 
-def required_lessons(lesson: str) -> list[str]:
+def _source(lesson: str, given: dict[str, tuple[str, str]] | None) -> tuple[str, str] | None:
+    """A lesson's drivers as (file name, source), from ``given`` if set, else from its file; None if it has none."""
+    if given is not None:
+        return given.get(lesson)
+    path = layout.lesson(lesson).drivers
+    return (str(path), path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def required_lessons(lesson: str, given: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """The lessons whose drivers a lesson's drivers load (``load("...")``), directly or not; itself first.
 
-    A lesson without drivers needs none.
+    A lesson without drivers needs none. ``given`` (as :func:`sources` returns) is read
+    instead of the files if set.
     """
     needed, pending = [], [lesson]
     while pending:
         current = pending.pop()
-        path = layout.lesson(current).drivers
-        if current in needed or not path.is_file():
+        found = None if current in needed else _source(current, given)
+        if found is None:
             continue
         needed.append(current)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        filename, source = found
+        for node in ast.walk(ast.parse(source, filename)):
             if (
                 isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load"
                 and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
@@ -96,12 +109,15 @@ def load(lesson: str) -> types.ModuleType:
     return module
 
 
-def load_all(given: dict[str, tuple[str, str]] | None = None) -> list[types.ModuleType]:
-    """Every lesson's drivers, from ``given`` (as :func:`sources` returns) if set, else from their files."""
-    if given is None:
-        given = sources()
-    _sources.update(given)
+def load_required(lesson: str, given: dict[str, tuple[str, str]] | None = None) -> list[types.ModuleType]:
+    """The drivers a lesson's tests use: those of :func:`required_lessons`, and no other lesson's.
+
+    A grading worker loads only these, so what it holds is what its own lesson's tests run.
+    ``given`` (as :func:`sources` returns) is read instead of the files if set.
+    """
+    needed = required_lessons(lesson, given)
+    _sources.update({other: found for other in needed if (found := _source(other, given)) is not None})
     try:
-        return [load(lesson) for lesson in sorted(given)]
+        return [load(other) for other in reversed(needed)]  # what a lesson loads comes before it
     finally:
         _sources.clear()  # loaded: the text is not kept where later code could read it

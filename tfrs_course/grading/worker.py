@@ -126,8 +126,8 @@ def driver_sources() -> dict[str, tuple[str, str]]:
     return importlib.import_module(DRIVER_PACKAGE).sources()
 
 
-def load_trusted_drivers(sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
-    """Every lesson's drivers' functions, as private copies: ``"module:name" -> function``.
+def load_trusted_drivers(lesson: str, sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The drivers ``lesson``'s tests use (no other lesson's), as private copies: ``"module:name" -> function``.
 
     ``sources`` (lesson -> (file name, text), from :func:`driver_sources`) are used instead of
     the files, which the sandbox does not show. Each module's globals are copied
@@ -135,7 +135,7 @@ def load_trusted_drivers(sources: dict[str, tuple[str, str]] | None = None) -> d
     a driver module's names later (from a decorator, a default argument, a class
     body) changes nothing a test runs.
     """
-    modules = importlib.import_module(DRIVER_PACKAGE).load_all(sources)
+    modules = importlib.import_module(DRIVER_PACKAGE).load_required(lesson, sources)
     namespaces = {module.__name__: dict(vars(module)) for module in modules}
     copies: dict[int, types.FunctionType] = {}
     for module in modules:
@@ -169,13 +169,19 @@ def block_exercise_helpers() -> None:
 def prepare(lesson: str = "", sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """Load everything trusted, before student code runs. Returns the drivers by name.
 
+    ``lesson``: the lesson graded; only the drivers its tests use are loaded (none if it is empty).
     ``sources``: the drivers' source (see :func:`load_trusted_drivers`); read from
-    ``autograder/`` if None.
+    ``autograder/`` if None. It is emptied once the drivers are loaded, so no other
+    lesson's drivers are left as text where student code could find them.
     """
     import tfrs_course  # noqa: F401 - legacy Keras before student setup imports TensorFlow
     from tfrs_course.grading import boundary, program, student_code  # noqa: F401 - loaded while trusted
 
-    drivers = load_trusted_drivers(sources)
+    try:
+        drivers = load_trusted_drivers(lesson, sources) if lesson else {}
+    finally:
+        if sources is not None:
+            sources.clear()
     block_exercise_helpers()
     return drivers
 
