@@ -223,11 +223,30 @@ USERS = ["-71", "13", "5", "802"]
 ITEMS = ["a1", "b2", "c3", "d4", "e5"]
 
 
+def _table(got, name, like):
+    """``got[name]`` if it is a numeric array shaped like ``like``, else None.
+
+    Only such a table is compared with the initial one: comparing whatever the student's
+    code returned could broadcast it (a (N, 1, 1) array) into an array too large for the grader.
+    """
+    value = got.get(name) if isinstance(got, dict) else None
+    if isinstance(value, np.ndarray) and value.shape == like.shape and np.issubdtype(value.dtype, np.number):
+        return value
+    return None
+
+
+def _tables_changed(got, towers) -> dict[str, bool]:
+    """For each table ``got`` holds as a comparable array: whether it differs from its initial values in ``towers``."""
+    changed = {}
+    for name in ("user_table", "item_table"):
+        table = _table(got, name, towers[name])
+        if table is not None:
+            changed[name] = not np.allclose(table, towers[name], atol=1e-7)
+    return changed
+
+
 def _model_hint(got, towers):
-    unchanged = [
-        name for name in ("user_table", "item_table")
-        if isinstance(got, dict) and np.allclose(got.get(name), towers[name], atol=1e-7)
-    ]  # fmt: skip
+    unchanged = [name for name, changed in _tables_changed(got, towers).items() if not changed]
     if unchanged == ["item_table"]:
         return (
             Hint(
@@ -283,9 +302,7 @@ def test_evaluation_reports_the_loss_and_changes_nothing(student, reference):
         student, drivers.evaluate_two_tower, towers, batch, call=call, name="TwoTowerModel",
         hint=GRAPH_HINT + evaluation_hint,
     )  # fmt: skip
-    changed = isinstance(got, dict) and not all(
-        np.allclose(got.get(name), towers[name], atol=1e-7) for name in ("user_table", "item_table")
-    )
+    changed = any(_tables_changed(got, towers).values())
     expect_same(
         got, expected, rtol=1e-4, atol=1e-5,
         call=call,
