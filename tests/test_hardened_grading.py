@@ -271,6 +271,9 @@ def _bad_notebooks(submitted: Path) -> dict[str, str]:
     v3 = {"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}
     write_raw("nbformat_3_broken", json.dumps(dict(v3, worksheets="none")).encode(), "could not be upgraded")
     write_raw("nbformat_5", json.dumps(dict(v3, nbformat=5)).encode(), "nbformat 5")
+    # Many tiny cells: upgrading them would take the grader's time outside any limit.
+    tiny = [{"cell_type": "code", "input": "", "outputs": [], "language": "python"}] * 60_000
+    write_raw("many_cells", json.dumps(dict(v3, worksheets=[{"cells": tiny}])).encode(), "60,000 cells, more than")
     big = json.loads(nbformat.writes(solved))
     big["metadata"]["padding"] = "x" * (60 * 1024 * 1024)
     write_raw("huge", json.dumps(big).encode(), "bytes is larger than the 52,428,800 bytes allowed")

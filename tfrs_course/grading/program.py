@@ -32,6 +32,9 @@ from pathlib import Path
 SETUP_CELL_ID = "setup"
 PARAMETERS_CELL_ID = "parameters"
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+# Lessons have about a hundred cells. Upgrading an old notebook takes the grader's time
+# per cell, outside any submission's limits, so a notebook of many tiny cells is refused.
+MAX_CELLS = 5_000
 # Cell magics whose body is Python: the body defines the answer, the magic is dropped.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "debug"})
 # Top-level statements that define things. Everything else at top level (bare
@@ -119,6 +122,9 @@ def read_notebook(path: str | Path) -> dict:
         raise NotebookError(f"{path}: not a notebook (its JSON is nested too deeply)") from None
     if not isinstance(notebook, dict):
         raise NotebookError(f"{path}: not a notebook (the JSON is not an object)")
+    cells = _cell_count(notebook)
+    if cells > MAX_CELLS:
+        raise NotebookError(f"{path}: {cells:,} cells, more than the {MAX_CELLS:,} a lesson notebook can have")
     version = notebook.get("nbformat")
     if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < 4:
         notebook = _upgraded(notebook, path)
@@ -126,6 +132,17 @@ def read_notebook(path: str | Path) -> dict:
         raise NotebookError(f"{path}: nbformat {version!r}; save it with Jupyter 4 or newer (nbformat 4)")
     _check_structure(notebook, path)
     return notebook
+
+
+def _cell_count(notebook: dict) -> int:
+    """How many cells a notebook holds, in nbformat 4's list or in an older format's worksheets."""
+    listed = notebook.get("cells")
+    count = len(listed) if isinstance(listed, list) else 0
+    worksheets = notebook.get("worksheets")
+    for sheet in worksheets if isinstance(worksheets, list) else []:
+        cells = sheet.get("cells") if isinstance(sheet, dict) else None
+        count += len(cells) if isinstance(cells, list) else 0
+    return count
 
 
 def _upgraded(notebook: dict, path: Path) -> dict:
