@@ -177,7 +177,10 @@ def test_check_passes_and_warns_about_a_loop_filled_global(monkeypatch, capsys):
     result = Checker(LESSON)("most_popular_items")
     report = capsys.readouterr().out
     assert result == result.possible > 0, report
-    assert "Note: most_popular_items uses `RANK_KEYS`, which a for loop at line 3 of the cell run as In[2]" in report
+    assert (
+        "Note: most_popular_items uses `RANK_KEYS`, which a for loop at line 3 of the cell numbered [2] when it ran changes"
+        in report
+    )
     assert "fill it inside a function, or in one assignment" in report
     # Filled by one assignment instead, nothing to say.
     namespace["In"][2] = 'RANK_KEYS = {name: name == "count" for name in ("count", "id")}'

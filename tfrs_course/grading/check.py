@@ -256,7 +256,9 @@ def skipped_changes_used(exercise: str, namespace: dict[str, Any], lesson: str) 
             continue
         for name, (line, what) in skipped_changes(source).items():
             if name in read and name not in notes:
-                notes[name] = skipped_change_note(exercise, name, f"line {line} of the cell run as In[{number}]", what)
+                notes[name] = skipped_change_note(
+                    exercise, name, f"line {line} of the cell numbered [{number}] when it ran", what
+                )
     return [notes[name] for name in sorted(notes)]
 
 
