@@ -18,31 +18,30 @@ def content_vectors_side_effects(lookup, items: pd.DataFrame, vocabularies: dict
     The slice is what made the original notebook's in-place writes warn: pandas
     cannot tell whether a write to it reaches the table it came from.
 
+    Returns what was observed, never a verdict: the worker runs student code, which
+    could change a verdict, so the test decides in the grader by comparing these
+    observations with the reference's.
+
     Args:
         lookup: the student's objects by name.
         items: a small items table (it must have rows with an empty ``colour``; they are left out).
         vocabularies: passed through to ``content_vectors``.
 
     Returns:
-        ``{"input_unchanged": bool, "pandas_warnings": [warning class names],
-        "one_row_per_item": bool}``. The last is only a sanity check (a DataFrame
-        with a row per item of the slice): a function that returns nothing leaves
-        its input alone too, and must not earn this test's point for it.
+        ``{"input_after_the_call": the slice as it is after the call, "pandas_warnings":
+        [warning class names], "result": what the function returned}``. The result is
+        there because a function that returns nothing leaves its input alone too, and
+        must not earn the test's point for it.
     """
     content_vectors = lookup("content_vectors")
     sliced = items[items["colour"] != ""]
-    before = sliced.copy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = content_vectors(sliced, vocabularies)
     pandas_warnings = sorted(
         {warning.category.__name__ for warning in caught if "pandas" in warning.category.__module__}
     )
-    return {
-        "input_unchanged": bool(sliced.equals(before)),
-        "pandas_warnings": pandas_warnings,
-        "one_row_per_item": isinstance(result, pd.DataFrame) and len(result) == len(sliced),
-    }
+    return {"input_after_the_call": sliced, "pandas_warnings": pandas_warnings, "result": result}
 
 
 def frozen_tower_lookups(lookup, ids: list[str], values: np.ndarray, queries: list[str]) -> np.ndarray:
@@ -66,27 +65,29 @@ def frozen_tower_lookups(lookup, ids: list[str], values: np.ndarray, queries: li
     return np.asarray(tower(tf.constant(queries, dtype=tf.string)), dtype=np.float32)
 
 
-def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray) -> dict:
-    """Build the student's tower, try to train it for a few steps, and report what moved.
+def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray, queries: list[str]) -> dict:
+    """Build the student's tower, try to train it for a few steps, and report what it looked like before and after.
+
+    Returns observations, never a verdict (see :func:`content_vectors_side_effects`): the
+    test compares them with the reference's, so a tower that returns zeros, which cannot
+    train either, does not earn the point for it.
 
     Args:
         lookup: the student's objects by name.
         ids: the ids that have vectors.
         values: shape (len(ids), width), their vectors.
+        queries: the ids of the training batch.
 
     Returns:
-        ``{"trainable_weights": int, "vectors_changed": bool, "vectors_differ_by_id": bool}``:
-        how many trainable weights the tower has, whether an optimizer changed the
-        vectors, and whether ids with different vectors get different outputs (a
-        sanity check: a tower that returns zeros for everything cannot train either,
-        and must not earn this test's point for it).
+        ``{"trainable_weight_shapes": [shape of each trainable weight], "vectors_before_training":
+        (len(queries), width) array, "vectors_after_training": the same after three optimizer steps}``.
     """
     import tensorflow as tf
 
     vectors = pd.DataFrame(values, index=pd.Index(ids), columns=[f"f{i}" for i in range(values.shape[1])])
     tower = lookup("frozen_tower")(vectors)
-    batch = tf.constant(ids, dtype=tf.string)
-    before = np.asarray(tower(batch))
+    batch = tf.constant(queries, dtype=tf.string)
+    before = np.asarray(tower(batch), dtype=np.float32)
     optimizer = tf.keras.optimizers.SGD(learning_rate=0.5)
     for _ in range(3):
         with tf.GradientTape() as tape:
@@ -95,11 +96,10 @@ def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray) -> d
         pairs = [(g, v) for g, v in zip(gradients, tower.trainable_variables, strict=True) if g is not None]
         if pairs:
             optimizer.apply_gradients(pairs)
-    after = np.asarray(tower(batch))
     return {
-        "trainable_weights": len(tower.trainable_weights),
-        "vectors_changed": bool(not np.allclose(before, after)),
-        "vectors_differ_by_id": bool(len(np.unique(np.round(before, 6), axis=0)) > 1),
+        "trainable_weight_shapes": [[int(dim) for dim in weight.shape] for weight in tower.trainable_weights],
+        "vectors_before_training": before,
+        "vectors_after_training": np.asarray(tower(batch), dtype=np.float32),
     }
 
 

@@ -142,6 +142,31 @@ def compare_run(
     expect_same(got, expected, call=call, hint=hint, rtol=rtol, atol=atol)
 
 
+def observed_runs(
+    student: Any, reference: Any, driver: Callable[..., Any], *args: Any, call: str, name: str, hint: Hint | str
+) -> tuple[dict, dict]:
+    """Run a driver that reports observations (a dict) on the student's code and the reference; return both.
+
+    For tests that make their verdict from several observations: a driver runs beside
+    the student's code, which could change any verdict made there, so drivers report
+    what they saw and the test decides, part by part, in the grader.
+
+    Args:
+        student, reference, driver, *args, call, name, hint: as for :func:`compare_run`.
+
+    Returns:
+        ``(got, expected)``: two dicts with the same keys.
+
+    Raises:
+        AssertionError: the student's report is not a dict with the reference's keys.
+    """
+    expected = reference.run(driver, *args)
+    got = student_run(student, driver, *args, call=call, name=name, hint=hint)
+    if not isinstance(got, dict) or set(got) != set(expected):
+        expect_same(got, expected, call=call, hint=hint)  # fails, naming the parts that differ
+    return got, expected
+
+
 @contextlib.contextmanager
 def explained(call: str, hint: Hint | str, internal_name: str = "", name: str = "") -> Iterator[None]:
     """Turn a failure of student code inside the block into the common report format."""
