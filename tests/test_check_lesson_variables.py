@@ -150,7 +150,9 @@ def test_grading_says_which_skipped_loop_an_answer_depended_on():
     )
     student = StudentCode.from_program(program)
     assert list(student.problems) == ["cell 4"]
-    assert student.problems["cell 4"].startswith("most_popular_items uses `RANK_KEYS`, which a for loop at line 3")
+    assert student.problems["cell 4"].startswith(
+        "most_popular_items uses `RANK_KEYS`, which is changed by a for loop at line 3"
+    )
     with pytest.raises(StudentCodeError) as raised:
         student.call("most_popular_items", pd.DataFrame({"user_no": ["u"], "item_no": ["i"]}), 1)
     # The failure itself now says why RANK_KEYS is empty, naming the added cell once.
@@ -178,7 +180,7 @@ def test_check_passes_and_warns_about_a_loop_filled_global(monkeypatch, capsys):
     report = capsys.readouterr().out
     assert result == result.possible > 0, report
     assert (
-        "Note: most_popular_items uses `RANK_KEYS`, which a for loop at line 3 of the cell numbered [2] when it ran changes"
+        "Note: most_popular_items uses `RANK_KEYS`, which is changed by a for loop at line 3 of the cell numbered [2] when it ran"
         in report
     )
     assert "fill it inside a function, or in one assignment" in report

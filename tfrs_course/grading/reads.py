@@ -145,7 +145,7 @@ def _base_name(node: ast.AST) -> set[str]:
 def skipped_change_note(reader: str, name: str, where: str, what: str) -> str:
     """One sentence: a skipped statement changes ``name``, which ``reader`` uses, and what to do instead."""
     return (
-        f"{reader} uses `{name}`, which {what} at {where} changes. Grading skips top-level loops, bare "
+        f"{reader} uses `{name}`, which is changed by {what} at {where}. Grading skips top-level loops, bare "
         "expressions and del statements (it runs imports, definitions, assignments and if/try/with blocks), "
         f"so `{name}` will not be filled when graded: fill it inside a function, or in one assignment "
         "(a comprehension, say)."
