@@ -268,7 +268,9 @@ def test_merge_accepts_overlapping_parts_that_differ_only_in_timings(graded_once
     path.write_text(json.dumps(record))
     lost = record["results"][0]["points"]
     summary = merge_outputs([first, second], tmp_path / "merged-again")
-    assert f"ada/01_baseline_metrics: graded differently in two parts (8 and {8 - lost:g} of 8); kept the first" in summary
+    assert (
+        f"ada/01_baseline_metrics: graded differently in two parts (8 and {8 - lost:g} of 8); kept the first" in summary
+    )
     assert [(row["student_id"], row["total"]) for row in _rows(tmp_path / "merged-again")] == [("ada", "8")]
 
 

@@ -122,11 +122,14 @@ ONCE_HINT = Hint(
     "was counted twice: a row is one hit at most, however many of its first k ids match.",
     code="Reduce each row's first k matches with a logical 'any', not a sum.",
 )
-RAISED_HINT = Hint(
-    "If numpy said the operands could not be broadcast: the true ids have shape (rows,) and the first k "
-    "columns shape (rows, k), and numpy lines a 1-d array up with the columns, not the rows. Make the true "
-    "ids a column, shape (rows, 1), so that each row's true id is compared with that row's retrieved ids."
-) + ACCURACY_HINT
+RAISED_HINT = (
+    Hint(
+        "If numpy said the operands could not be broadcast: the true ids have shape (rows,) and the first k "
+        "columns shape (rows, k), and numpy lines a 1-d array up with the columns, not the rows. Make the true "
+        "ids a column, shape (rows, 1), so that each row's true id is compared with that row's retrieved ids."
+    )
+    + ACCURACY_HINT
+)
 CUTOFF_HINT = Hint(
     "Check which columns you look at: the first k columns, and the whole list when k is longer "
     "than the list. An off-by-one in k shifts every value.",
