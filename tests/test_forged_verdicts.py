@@ -29,6 +29,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "hostile_models"
 CASES = [
     ("04_content_based", "content_vectors", "content_vectors_forged.py", ["content_vectors_side_effects"]),
     ("04_content_based", "frozen_tower", "frozen_tower_forged.py", ["frozen_tower_after_training"]),
+    ("03_id_embeddings", "make_id_tower", "id_tower_forged.py", ["tower_lookups", "tower_table"]),
+    ("05_hybrid", "ItemTower", "item_tower_forged.py", ["item_tower_behaviour"]),
 ]
 
 

@@ -26,8 +26,11 @@ def _layers_of(tower, kind) -> list:
     return found or [module for module in tower.submodules if isinstance(module, kind)]
 
 
-def tower_table(lookup: Callable[[str], Any], values: Sequence[str], dim: int) -> dict:
-    """The shape of the embedding table of the student's tower, read without calling it.
+def tower_table(lookup: Callable[[str], Any], values: Sequence[str], dim: int) -> list:
+    """The shapes of the embedding tables of the student's tower, read without calling it.
+
+    Drivers report observations, never verdicts (student code runs in the same process and
+    could change a verdict): the test compares them with the reference's in the grader.
 
     Args:
         lookup: returns the student's object of a name.
@@ -35,25 +38,23 @@ def tower_table(lookup: Callable[[str], Any], values: Sequence[str], dim: int) -
         dim: the embedding size.
 
     Returns:
-        ``{"embedding_layers": how many, "rows": table rows, "dim": vector length}``.
+        ``[[rows, vector length], ...]``, one per Embedding layer, in the tower's order.
     """
     import tensorflow as tf
 
     tower = lookup("make_id_tower")(list(values), dim)
-    embeddings = _layers_of(tower, tf.keras.layers.Embedding)
-    if not embeddings:
-        return {"embedding_layers": 0, "rows": 0, "dim": 0}
-    return {
-        "embedding_layers": len(embeddings),
-        "rows": int(embeddings[0].input_dim),
-        "dim": int(embeddings[0].output_dim),
-    }
+    return [
+        [int(embedding.input_dim), int(embedding.output_dim)]
+        for embedding in _layers_of(tower, tf.keras.layers.Embedding)
+    ]
 
 
 def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int, queries: Sequence[str]) -> dict:
-    """How the student's tower maps ids to vectors, in terms that do not depend on its random weights.
+    """The student's tower's vectors for some ids, computed in graph mode, and the ids its lookup holds.
 
-    Each query's vector is matched to a row of the embedding table.
+    The tower runs as ``model.fit`` runs it, inside a ``tf.function`` on a batch whose size is
+    unknown until it runs: a tower that works only eagerly (``len()`` of a tensor,
+    ``.numpy()``) fails here as it would there.
 
     Args:
         lookup: returns the student's object of a name.
@@ -62,17 +63,17 @@ def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int,
         queries: ids to embed, known and unknown.
 
     Returns:
-        ``{"shape": output shape, "same_row": (Q, Q) booleans, whether two queries share a
-        vector, "vocabulary": the distinct known ids the lookup holds, sorted}``.
+        ``{"vectors": (Q, dim) array, whatever the tower's random weights, "vocabulary":
+        the distinct known ids the lookup holds, sorted}``.
     """
     import tensorflow as tf
 
     tower = lookup("make_id_tower")(list(values), dim)
-    vectors = np.asarray(tower(tf.constant(list(queries))).numpy(), dtype=np.float64)
-    same_row = np.all(np.isclose(vectors[:, None, :], vectors[None, :, :], rtol=0, atol=1e-9), axis=2)
+    embed = tf.function(lambda ids: tower(ids), input_signature=[tf.TensorSpec([None], tf.string)])
+    vectors = np.asarray(embed(tf.constant(list(queries))), dtype=np.float64)
     lookups = _layers_of(tower, tf.keras.layers.StringLookup)
     vocabulary = sorted(lookups[0].get_vocabulary(include_special_tokens=False)) if lookups else []
-    return {"shape": list(vectors.shape), "same_row": same_row, "vocabulary": vocabulary}
+    return {"vectors": vectors, "vocabulary": vocabulary}
 
 
 def _towers(towers: dict):

@@ -65,11 +65,17 @@ def item_tower_weight_shapes(lookup, vocabularies: dict[str, list[str]]) -> list
 
 
 def item_tower_behaviour(lookup, vocabularies: dict[str, list[str]], batch: dict[str, list[str]]) -> dict:
-    """What the student's item tower does, in terms that do not depend on its weights or layout.
+    """The student's item tower's vectors, from set weights, for items varied one feature at a time.
 
     Items are varied one feature at a time around the batch's first item: each
     feature takes, in turn, every value it has in the batch (and, except gender,
-    two values no vocabulary holds).
+    two values no vocabulary holds). The test makes its verdict from these vectors in
+    the grader (which columns each feature moves, which values share a vector): a
+    verdict made here could be changed by the student's code, which runs in this process.
+
+    The tower runs as ``model.fit`` runs it, inside a ``tf.function`` on batches whose size
+    is unknown until they run: a tower that works only eagerly (``len()`` of a tensor,
+    ``.numpy()``) fails here as it would there.
 
     Args:
         lookup: the student's objects by name.
@@ -77,40 +83,27 @@ def item_tower_behaviour(lookup, vocabularies: dict[str, list[str]], batch: dict
         batch: one list of values per item feature; may hold unknown ids, brands and groups.
 
     Returns:
-        ``{"shape": output shape on the batch, "features": {feature: {"columns": how many
-        output columns that feature moves, "same_vector": (V, V) booleans, whether two of
-        its values give the same vector}}, "gender_is_one_hot": bool, "shared_columns":
-        columns moved by more than one feature, "dead_columns": columns no feature moves}``.
+        ``{"batch": the (items, width) vectors of the batch, "varied": {feature: the (values,
+        width) vectors of the items that differ only in that feature}}``.
     """
+    import tensorflow as tf
+
     tower = _item_tower(lookup, vocabularies)
+    signature = [{feature: tf.TensorSpec([None], tf.string) for feature in ITEM_FEATURES}]
+    embed = tf.function(lambda features: tower(features), input_signature=signature)
     inputs = _tensors(batch, ITEM_FEATURES)
-    tower(inputs)
+    embed(inputs)
     _set_weights(tower)
-    shape = list(np.asarray(tower(inputs)).shape)
     base = {feature: batch[feature][0] for feature in ITEM_FEATURES}
-    moved_by, report = {}, {}
+    varied = {}
     for feature in ITEM_FEATURES:
         values = list(dict.fromkeys(batch[feature]))
         if feature != "gender_description":
             values += [f"unknown {feature} 1", f"unknown {feature} 2"]
         rows = {name: [value] * len(values) for name, value in base.items()}
         rows[feature] = values
-        vectors = np.asarray(tower(_tensors(rows, ITEM_FEATURES)), dtype=np.float64)
-        moved = ~np.all(np.isclose(vectors, vectors[:1], rtol=0, atol=1e-9), axis=0)
-        moved_by[feature] = moved
-        same = np.all(np.isclose(vectors[:, None, :], vectors[None, :, :], rtol=0, atol=1e-9), axis=2)
-        report[feature] = {"columns": int(moved.sum()), "same_vector": same}
-        if feature == "gender_description":
-            block = vectors[:, moved] if moved.any() else np.zeros((len(values), 0))
-            one_hot = bool(np.isin(block, (0.0, 1.0)).all() and np.all(block.sum(axis=1) == 1))
-    counts = np.sum([moved for moved in moved_by.values()], axis=0)
-    return {
-        "shape": shape,
-        "features": report,
-        "gender_is_one_hot": one_hot,
-        "shared_columns": int(np.sum(counts > 1)),
-        "dead_columns": int(np.sum(counts == 0)),
-    }
+        varied[feature] = np.asarray(embed(_tensors(rows, ITEM_FEATURES)), dtype=np.float64)
+    return {"batch": np.asarray(embed(inputs), dtype=np.float64), "varied": varied}
 
 
 def _driver_towers(vocabularies: dict[str, list[str]], dim: int = 32):
