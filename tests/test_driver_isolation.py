@@ -83,6 +83,28 @@ class ItemTower(tf.keras.Model):
 """
 
 
+# Exercises answered by a tower a lesson's drivers once built, taken from the worker's memory: lesson 4's
+# index driver held frozen_tower's answer, and lesson 3's workers lesson 2's id_tower, most of make_id_tower's.
+DRIVER_TOWERS = {
+    ("04_content_based", "frozen_tower"): """
+import gc
+
+
+def frozen_tower(vectors):
+    build = next(value for value in gc.get_objects() if callable(value) and getattr(value, '__name__', '') == '_fixed_tower')
+    return build(list(vectors.index), vectors.to_numpy())
+""",
+    ("03_id_embeddings", "make_id_tower"): """
+import gc
+
+
+def make_id_tower(values, embedding_dim):
+    build = next(value for value in gc.get_objects() if callable(value) and getattr(value, '__name__', '') == 'id_tower')
+    vocabulary = sorted(set(values))
+    return build(vocabulary, np.random.default_rng(0).normal(size=(len(vocabulary) + 1, embedding_dim)))
+""",
+}
+
 def _probe_code(lesson: str) -> IsolatedStudentCode:
     master = layout.lesson(lesson).master_notebook
     program = build_program(read_notebook(master), read_notebook(master), master, lesson)
@@ -116,15 +138,26 @@ def test_drivers_import_none_of_the_kits_answers(lesson):
     assert answers == [], f"{path} imports the kit's answers: {answers}"
 
 
-def test_the_kits_own_item_tower_found_in_memory_earns_nothing():
-    lesson = "05_hybrid"
-    notebook = json.loads(nbformat.writes(student_copy_with_answers(lesson, {"ItemTower": KIT_TOWER})))
+def _graded_with(lesson: str, exercise: str, answer: str) -> list:
+    notebook = json.loads(nbformat.writes(student_copy_with_answers(lesson, {exercise: answer})))
     master = layout.lesson(lesson).master_notebook
     program = build_program(notebook, read_notebook(master), master, lesson)
     code = IsolatedStudentCode(program, limits=Limits())
     try:
-        run = run_tests(lesson, {"attacker": lambda: code}, exercises=["ItemTower"])
+        return run_tests(lesson, {"attacker": lambda: code}, exercises=[exercise]).results
     finally:
         code.close()
-    assert run.results and not any(result.passed for result in run.results), [r.message for r in run.results]
-    assert all("StopIteration" in result.message for result in run.results), [r.message for r in run.results]
+
+
+def test_the_kits_own_item_tower_found_in_memory_earns_nothing():
+    results = _graded_with("05_hybrid", "ItemTower", KIT_TOWER)
+    assert results and not any(result.passed for result in results), [r.message for r in results]
+    assert all("StopIteration" in result.message for result in results), [r.message for r in results]
+
+
+@pytest.mark.parametrize(("lesson", "exercise"), sorted(DRIVER_TOWERS))
+def test_no_drivers_tower_answers_an_exercise(lesson, exercise):
+    """The drivers' own towers read rows or vectors carried in the ids: none is a lookup of ids an exercise asks for."""
+    results = _graded_with(lesson, exercise, DRIVER_TOWERS[lesson, exercise])
+    assert results and not any(result.passed for result in results), [r.message for r in results]
+    assert all("StopIteration" in result.message for result in results), [r.message for r in results]

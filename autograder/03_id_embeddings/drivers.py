@@ -14,11 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from tfrs_course.grading.drivers import load
-
-# Lesson 2's drivers build the same fixed ID towers.
-id_tower = load("02_keras_retrieval").id_tower
-
 
 def _layers_of(tower, kind) -> list:
     """The layers of a given class inside a tower, however it was put together."""
@@ -76,10 +71,43 @@ def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int,
     return {"vectors": vectors, "vocabulary": vocabulary}
 
 
-def _towers(towers: dict):
-    return id_tower(towers["user_vocabulary"], towers["user_table"]), id_tower(
-        towers["item_vocabulary"], towers["item_table"]
-    )
+def _row_tower(table: np.ndarray):
+    """A tower of the driver's own that embeds row numbers (as text) with a given table.
+
+    The tests' towers must map ids to fixed vectors, but not by the lookup of ids that
+    ``make_id_tower`` asks for: whatever a worker holds, student code can reach, so a
+    driver's tower must not be that exercise's answer. The drivers turn ids into row
+    numbers themselves (:func:`_rows`), so this tower only converts text to numbers.
+    """
+    import tensorflow as tf
+
+    embedding = tf.keras.layers.Embedding(table.shape[0], table.shape[1])
+    tower = tf.keras.Sequential([
+        tf.keras.layers.Lambda(lambda rows: tf.strings.to_number(rows, out_type=tf.int64)),
+        embedding,
+    ])  # fmt: skip
+    tower(tf.constant(["0"]))
+    embedding.set_weights([np.asarray(table, dtype=np.float32)])
+    return tower
+
+
+def _rows(ids: Sequence[str], vocabulary: Sequence[str]) -> list[str]:
+    """Each id's row in a table whose row 0 is for unknown ids, as text (what :func:`_row_tower` reads)."""
+    row_of = {value: row for row, value in enumerate(vocabulary, start=1)}
+    return [str(row_of.get(value, 0)) for value in ids]
+
+
+def _towers(towers: dict) -> tuple:
+    """The fixed user and item towers, which read rows (see :func:`_batch_rows`)."""
+    return _row_tower(towers["user_table"]), _row_tower(towers["item_table"])
+
+
+def _batch_rows(towers: dict, batch: dict) -> dict:
+    """A batch with its ids turned into the towers' rows."""
+    return {
+        "user_no": _rows(batch["user_no"], towers["user_vocabulary"]),
+        "item_no": _rows(batch["item_no"], towers["item_vocabulary"]),
+    }
 
 
 def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> float:
@@ -98,8 +126,9 @@ def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> fl
     import tensorflow_recommenders as tfrs
 
     user_tower, item_tower = _towers(towers)
+    rows = _batch_rows(towers, batch)
     model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
-    features = {"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])}
+    features = {"user_no": tf.constant(rows["user_no"]), "item_no": tf.constant(rows["item_no"])}
     ids = tf.TensorSpec([None], tf.string)
     compute_loss = tf.function(
         lambda features: model.compute_loss(features, training=True),
@@ -129,10 +158,11 @@ def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dic
     model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate))
     dataset = None
     for batch in batches:
+        rows = _batch_rows(towers, batch)
         # One batch of all its rows, whose size the graph does not know, as in the lesson's batched datasets.
         step = tf.data.Dataset.from_tensor_slices(
-            {"user_no": tf.constant(batch["user_no"]), "item_no": tf.constant(batch["item_no"])}
-        ).batch(len(batch["user_no"]))
+            {"user_no": tf.constant(rows["user_no"]), "item_no": tf.constant(rows["item_no"])}
+        ).batch(len(rows["user_no"]))
         dataset = step if dataset is None else dataset.concatenate(step)
     model.fit(dataset, epochs=1, verbose=0)
     return {
@@ -166,7 +196,8 @@ def recommend_from_index(
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
 
-    user_tower = id_tower(towers["user_vocabulary"], towers["user_table"])
-    index = tfrs.layers.factorized_top_k.BruteForce(user_tower)
+    index = tfrs.layers.factorized_top_k.BruteForce(_row_tower(towers["user_table"]))
     index.index(tf.constant(np.asarray(towers["item_vectors"], dtype=np.float32)), tf.constant(list(candidate_ids)))
-    return lookup("recommend")(index, user_id, list(exclude), k)
+    # The query tower reads rows: the user is asked for by theirs.
+    (user_row,) = _rows([user_id], towers["user_vocabulary"])
+    return lookup("recommend")(index, user_row, list(exclude), k)

@@ -6,7 +6,9 @@ and returns plain data that the tests compare with the reference's.
 
 from __future__ import annotations
 
+import re
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,18 +105,56 @@ def frozen_tower_after_training(lookup, ids: list[str], values: np.ndarray, quer
     }
 
 
-def _fixed_tower(ids: list[str], values: np.ndarray):
-    """The driver's own lookup tower, so that the index exercise is tested on its own."""
+# Where an id the index driver hands out ends and the vector it carries begins (see _vector_tower).
+_VECTOR_MARK = "|"
+_CARRIED_VECTOR = re.compile(r"\|[-+0-9.eE,]*")
+
+
+def _carrying_vectors(ids: list[str], values: np.ndarray) -> list[str]:
+    """Each id with its vector written after it: ``"a|0.5,0.25"``."""
+    return [
+        f"{id_}{_VECTOR_MARK}" + ",".join(repr(float(value)) for value in row)
+        for id_, row in zip(ids, np.asarray(values, dtype=np.float32), strict=True)
+    ]
+
+
+def _vector_tower(width: int):
+    """A tower of the driver's own that reads each id's vector from the id itself; zeros for an id without one.
+
+    The index exercise needs towers that map ids to fixed vectors, but not by the lookup
+    that ``frozen_tower`` asks for: whatever a worker holds, student code can reach, so a
+    driver's tower must not be that exercise's answer. This one only parses text: the ids
+    it is given carry their vectors (:func:`_carrying_vectors`).
+    """
     import tensorflow as tf
 
-    matrix = np.vstack([np.zeros((1, values.shape[1]), dtype=np.float32), np.asarray(values, dtype=np.float32)])
-    return tf.keras.Sequential([
-        tf.keras.layers.StringLookup(vocabulary=list(ids), num_oov_indices=1),
-        tf.keras.layers.Embedding(
-            matrix.shape[0], matrix.shape[1], embeddings_initializer=tf.keras.initializers.Constant(matrix),
-            trainable=False,
-        ),
-    ])  # fmt: skip
+    zeros = ",".join(["0"] * width)
+
+    def vectors(ids):
+        text = tf.strings.regex_replace(ids, r"^[^|]*\|?", "")
+        text = tf.where(tf.strings.length(text) > 0, text, zeros)
+        return tf.strings.to_number(tf.strings.split(text, ",").to_tensor(), out_type=tf.float32)
+
+    return tf.keras.Sequential([tf.keras.layers.Lambda(vectors)])
+
+
+def _without_vectors(value: Any) -> Any:
+    """The student's result with the vectors the ids carried taken out again (text, bytes, lists and arrays)."""
+    if isinstance(value, str):
+        return _CARRIED_VECTOR.sub("", value)
+    if isinstance(value, bytes):
+        return _CARRIED_VECTOR.sub("", value.decode("utf-8", "replace")).encode("utf-8")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "US":
+        cleaned = [_without_vectors(item) for item in value.ravel().tolist()]
+        return np.array(cleaned, dtype=value.dtype.kind).reshape(value.shape)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "O":
+        cleaned = np.empty(value.size, dtype=object)
+        for position, item in enumerate(value.ravel().tolist()):
+            cleaned[position] = _without_vectors(item)
+        return cleaned.reshape(value.shape)
+    if isinstance(value, list | tuple):
+        return type(value)(_without_vectors(item) for item in value)
+    return value
 
 
 def index_top_k(
@@ -128,6 +168,9 @@ def index_top_k(
 ) -> np.ndarray:
     """Give the student's ``top_k_through_index`` two fixed towers and return its answer.
 
+    The ids the function gets carry their vectors, which the towers read (:func:`_vector_tower`);
+    they are taken out of its result again.
+
     Args:
         lookup: the student's objects by name.
         user_ids, user_values: the users' vectors.
@@ -138,8 +181,12 @@ def index_top_k(
     Returns:
         The student's result (an array of item ids, one row per query user).
     """
-    user_tower = _fixed_tower(user_ids, user_values)
-    item_tower = _fixed_tower(item_ids, item_values)
-    return lookup("top_k_through_index")(
-        user_tower, item_tower, np.asarray(item_ids, dtype=str), np.asarray(query_users, dtype=str), k
-    )
+    width = np.shape(item_values)[1]
+    known_users = dict(zip(user_ids, _carrying_vectors(user_ids, user_values), strict=True))
+    # Unknown users carry no vector: the tower gives them zeros.
+    users = [known_users.get(user, user) for user in query_users]
+    result = lookup("top_k_through_index")(
+        _vector_tower(width), _vector_tower(width), np.asarray(_carrying_vectors(item_ids, item_values), dtype=str),
+        np.asarray(users, dtype=str), k,
+    )  # fmt: skip
+    return _without_vectors(result)
