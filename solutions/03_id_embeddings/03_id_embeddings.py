@@ -90,6 +90,8 @@ print(f"{len(train_top):,} train rows, {len(test_top):,} test rows, {len(candida
 #
 # The vocabulary is the distinct values of the column, each once (a lookup refuses
 # repeated entries). Sort it, so that the same data always gives the same rows.
+# `model.fit` calls the tower inside a graph, on batches whose size is known only
+# when they run; the self-check calls it that way too.
 
 
 # %% tags=["answer:make_id_tower"]

@@ -123,7 +123,10 @@ print(f"{len(train_top):,} train rows, {len(test_top):,} test rows, {len(candida
 # Gender has only three values, all known, so it needs no learning: a one-hot
 # vector of exactly three columns. That makes 16 + 3 + 8 + 5 = 32, the width of
 # the user embedding, which the dot product needs. `tf.concat([...], axis=1)`
-# joins the parts, in the order of the table.
+# joins the parts, in the order of the table. `model.fit` calls the tower inside a
+# graph, on batches whose size is known only when they run: use TensorFlow
+# operations in `call` (`tf.shape(x)[0]`, not `len(x)` or `.numpy()`). The
+# self-check calls it that way too.
 
 
 # %% tags=["answer:ItemTower"]
