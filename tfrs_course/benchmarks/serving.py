@@ -7,7 +7,9 @@ towers; the catalogue has 61,704 items, as Babyshop does. Each method is timed
 as the median of several runs after a warm-up, the methods taking turns so that
 a change in the machine's load hits them alike, and its recall@100 is measured
 against the exact top 100. The matrix product of all users and items alone is
-timed too: exact search cannot be faster than scoring everything once.
+timed too: exact search cannot be faster than scoring everything once. So is
+ScaNN's own brute force, compiled code that keeps the top k as it scores: how far
+an exact scan goes on this machine without lower precision.
 These are benchmark figures, not tests: they vary with the machine and with
 whatever else it is running.
 """
