@@ -105,6 +105,7 @@ def make_id_tower(values, embedding_dim):
 """,
 }
 
+
 def _probe_code(lesson: str) -> IsolatedStudentCode:
     master = layout.lesson(lesson).master_notebook
     program = build_program(read_notebook(master), read_notebook(master), master, lesson)
