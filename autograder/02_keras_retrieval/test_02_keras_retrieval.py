@@ -12,7 +12,7 @@ import pickle
 import numpy as np
 
 from tfrs_course.grading import describe_call, expect_same, graded
-from tfrs_course.grading.assertions import Hint, student_call, student_run
+from tfrs_course.grading.assertions import Hint, graph_mode_hint, student_call, student_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("02_keras_retrieval")
@@ -27,13 +27,7 @@ def _embeddings(seed, rows, dim, scale=1.0):
 
 
 # Shown when the student's code raised: the drivers run it in graph mode, as model.fit does.
-GRAPH_HINT = Hint(
-    "Your code runs here as model.fit runs it, in graph mode: its inputs are symbolic tensors, whose batch "
-    "size is unknown until the graph runs. If the error says len is not well defined for a symbolic tensor "
-    "(or a tensor has no .numpy()), use TensorFlow operations only: tf.shape(x)[0] for the batch size, "
-    "not len(x).",
-    code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor that tf.eye and tf.range accept.",
-)
+GRAPH_HINT = graph_mode_hint("code")
 
 # --- in_batch_softmax_loss ---------------------------------------------------------
 

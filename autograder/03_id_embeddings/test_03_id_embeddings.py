@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from tfrs_course.grading import graded
-from tfrs_course.grading.assertions import Hint, compare_run, expect_same, student_run
+from tfrs_course.grading.assertions import Hint, compare_run, expect_same, graph_mode_hint, student_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("03_id_embeddings")
@@ -41,13 +41,7 @@ DIFFICULTY = {"make_id_tower": 1, "IdModel": 1, "recommend": 2}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
-TOWER_GRAPH_HINT = Hint(
-    "Your tower runs here as model.fit runs it, in graph mode: the ids are a symbolic tensor, whose batch size "
-    "is unknown until the graph runs. If the error says len is not well defined for a symbolic tensor (or a "
-    "tensor has no .numpy()), the tower must use TensorFlow operations only: tf.shape(x)[0] for the batch "
-    "size, not len(x).",
-    code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor.",
-)
+TOWER_GRAPH_HINT = graph_mode_hint("tower", "the ids are a symbolic tensor")
 
 
 def _is_shape_list(shapes):
@@ -137,13 +131,7 @@ MODEL_HINT = Hint(
     "check the order of the task's two arguments.",
 )
 
-GRAPH_HINT = Hint(
-    "Your model runs here as model.fit runs it, in graph mode: the features are symbolic tensors, whose batch "
-    "size is unknown until the graph runs. If the error says len is not well defined for a symbolic tensor "
-    "(or a tensor has no .numpy()), compute_loss must use TensorFlow operations only: tf.shape(x)[0] for the "
-    "batch size, not len(x).",
-    code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor.",
-)
+GRAPH_HINT = graph_mode_hint("compute_loss", "the features are symbolic tensors")
 
 USERS = ["-5", "11", "404"]
 ITEMS = ["i1", "i2", "i3", "i4"]

@@ -11,7 +11,7 @@ any vocabulary order and any layout of layers that computes the same function pa
 import numpy as np
 
 from tfrs_course.grading import graded
-from tfrs_course.grading.assertions import Hint, compare_run, expect_same, student_run
+from tfrs_course.grading.assertions import Hint, compare_run, expect_same, graph_mode_hint, student_run
 from tfrs_course.grading.drivers import load
 
 drivers = load("05_hybrid")
@@ -93,13 +93,7 @@ def test_item_tower_weight_shapes(student, reference):
     )  # fmt: skip
 
 
-TOWER_GRAPH_HINT = Hint(
-    "Your tower runs here as model.fit runs it, in graph mode: the features are symbolic tensors, whose batch "
-    "size is unknown until the graph runs. If the error says len is not well defined for a symbolic tensor (or "
-    "a tensor has no .numpy()), the tower's call must use TensorFlow operations only: tf.shape(x)[0] for the "
-    "batch size, not len(x).",
-    code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor.",
-)
+TOWER_GRAPH_HINT = graph_mode_hint("tower", "the features are symbolic tensors")
 
 
 def _is_matrix(value):
@@ -186,13 +180,7 @@ LOSS_HINT = Hint(
 
 
 # Shown when the student's code raised: the drivers run compute_loss in graph mode, as model.fit does.
-GRAPH_HINT = Hint(
-    "Your model runs here as model.fit runs it, in graph mode: the features are symbolic tensors, whose batch "
-    "size is unknown until the graph runs. If the error says len is not well defined for a symbolic tensor "
-    "(or a tensor has no .numpy()), compute_loss must use TensorFlow operations only: tf.shape(x)[0] for the "
-    "batch size, not len(x).",
-    code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor.",
-)
+GRAPH_HINT = graph_mode_hint("compute_loss", "the features are symbolic tensors")
 
 
 def _model_call(rows, what):

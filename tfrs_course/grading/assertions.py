@@ -41,6 +41,22 @@ class Hint:
         return Hint(f"{self.concept} {other.concept}", " ".join(part for part in (self.code, other.code) if part))
 
 
+def graph_mode_hint(what: str, inputs: str = "its inputs are symbolic tensors") -> Hint:
+    """The hint for code that failed where it runs as ``model.fit`` runs it: in a graph, batch size unknown.
+
+    Args:
+        what: the student's code, as "your ..." completes it ("compute_loss", "tower").
+        inputs: what its inputs are in the graph ("the ids are a symbolic tensor").
+    """
+    return Hint(
+        f"Your {what} runs here as model.fit runs it, in graph mode: {inputs}, whose batch size is unknown "
+        "until the graph runs. If the error says len is not well defined for a symbolic tensor (or a tensor "
+        f"has no .numpy()), your {what} must use TensorFlow operations only: tf.shape(x)[0] for the batch "
+        "size, not len(x).",
+        code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor (tf.eye and tf.range accept it).",
+    )
+
+
 # Tests (by function name) whose code-level hints are shown; True for all. Set by check().
 _code_hints_for: frozenset[str] | bool = frozenset()
 
