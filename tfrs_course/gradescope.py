@@ -218,7 +218,7 @@ def grade_upload(root: str | Path) -> dict:
             submitted, out = Path(scratch) / "submitted", Path(scratch) / "graded"
             copy = submitted / STUDENT / lesson / f"{lesson}.ipynb"
             copy.parent.mkdir(parents=True)
-            shutil.copy(chosen, copy, follow_symlinks=False)
+            shutil.copy(chosen, copy)
             # Student code never sees the upload, the results folder or the bundle.
             hidden = [str(root / "submission"), str(results_dir), str(root / "source")]
             if isolation_problem():

@@ -102,7 +102,7 @@ def _to_json(value: Any, where: str, depth: int) -> Any:
         for key, item in dict.items(value):
             if type(key) in _NUMPY_INTEGERS:
                 key = int(key)
-            if type(key) not in (str, int) or (type(key) is int and abs(key) >= MAX_INT_KEY):
+            if not _is_dict_key(key):
                 raise BoundaryError(
                     f"{where} has a key of type {describe_type(key)}; keys must be str or int (below 2**53 in size)"
                 )
@@ -194,14 +194,19 @@ def _array_from_text(text: str) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def _dict_key(key: Any) -> str | int:
-    """A decoded dict key, if it is one the encoder sends: str, or int below 2**53 in size.
+def _is_dict_key(key: Any) -> bool:
+    """Whether a dict key may cross: str, or int below 2**53 in size, both ways.
 
     Large ints (and floats, bools or None) can be chosen to share one hash, which
     makes building the dict quadratic: minutes of the grader's time for one reply.
     An int below 2**53 hashes to itself, so distinct keys never collide.
     """
-    if type(key) is str or (type(key) is int and abs(key) < MAX_INT_KEY):
+    return type(key) is str or (type(key) is int and abs(key) < MAX_INT_KEY)
+
+
+def _dict_key(key: Any) -> str | int:
+    """A decoded dict key, if it is one the encoder sends (see :func:`_is_dict_key`)."""
+    if _is_dict_key(key):
         return key
     raise BoundaryError(f"a dict key {type(key).__name__} cannot cross the boundary")
 
