@@ -47,9 +47,10 @@ def tower_table(lookup: Callable[[str], Any], values: Sequence[str], dim: int) -
 def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int, queries: Sequence[str]) -> dict:
     """The student's tower's vectors for some ids, computed in graph mode, and the ids its lookup holds.
 
-    The tower runs as ``model.fit`` runs it, inside a ``tf.function`` on a batch whose size is
-    unknown until it runs: a tower that works only eagerly (``len()`` of a tensor,
-    ``.numpy()``) fails here as it would there.
+    The tower runs as ``model.fit`` runs it (see :mod:`tfrs_course.grading.graph_mode`): in a
+    graph, on a batch whose size is unknown until it runs, with its ``call`` converted by
+    AutoGraph. A tower that works only eagerly (``.numpy()`` of a tensor, say) fails here as
+    it would there.
 
     Args:
         lookup: returns the student's object of a name.
@@ -63,8 +64,10 @@ def tower_lookups(lookup: Callable[[str], Any], values: Sequence[str], dim: int,
     """
     import tensorflow as tf
 
+    from tfrs_course.grading.graph_mode import as_fit_runs_it
+
     tower = lookup("make_id_tower")(list(values), dim)
-    embed = tf.function(lambda ids: tower(ids), input_signature=[tf.TensorSpec([None], tf.string)])
+    embed = as_fit_runs_it(tower, [tf.TensorSpec([None], tf.string)])
     vectors = np.asarray(embed(tf.constant(list(queries))), dtype=np.float64)
     lookups = _layers_of(tower, tf.keras.layers.StringLookup)
     vocabulary = sorted(lookups[0].get_vocabulary(include_special_tokens=False)) if lookups else []
@@ -129,10 +132,11 @@ def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> fl
     rows = _batch_rows(towers, batch)
     model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
     features = {"user_no": tf.constant(rows["user_no"]), "item_no": tf.constant(rows["item_no"])}
+    from tfrs_course.grading.graph_mode import as_fit_runs_it
+
     ids = tf.TensorSpec([None], tf.string)
-    compute_loss = tf.function(
-        lambda features: model.compute_loss(features, training=True),
-        input_signature=[{"user_no": ids, "item_no": ids}],
+    compute_loss = as_fit_runs_it(
+        lambda features: model.compute_loss(features, training=True), [{"user_no": ids, "item_no": ids}]
     )
     return float(compute_loss(features))
 

@@ -73,9 +73,10 @@ def item_tower_behaviour(lookup, vocabularies: dict[str, list[str]], batch: dict
     the grader (which columns each feature moves, which values share a vector): a
     verdict made here could be changed by the student's code, which runs in this process.
 
-    The tower runs as ``model.fit`` runs it, inside a ``tf.function`` on batches whose size
-    is unknown until they run: a tower that works only eagerly (``len()`` of a tensor,
-    ``.numpy()``) fails here as it would there.
+    The tower runs as ``model.fit`` runs it (see :mod:`tfrs_course.grading.graph_mode`): in a
+    graph, on a batch whose size is unknown until it runs, with its ``call`` converted by
+    AutoGraph. A tower that works only eagerly (``.numpy()`` of a tensor, say) fails here as
+    it would there.
 
     Args:
         lookup: the student's objects by name.
@@ -88,9 +89,11 @@ def item_tower_behaviour(lookup, vocabularies: dict[str, list[str]], batch: dict
     """
     import tensorflow as tf
 
+    from tfrs_course.grading.graph_mode import as_fit_runs_it
+
     tower = _item_tower(lookup, vocabularies)
     signature = [{feature: tf.TensorSpec([None], tf.string) for feature in ITEM_FEATURES}]
-    embed = tf.function(lambda features: tower(features), input_signature=signature)
+    embed = as_fit_runs_it(tower, signature)
     inputs = _tensors(batch, ITEM_FEATURES)
     embed(inputs)
     _set_weights(tower)
@@ -161,11 +164,13 @@ def hybrid_loss(lookup, vocabularies: dict[str, list[str]], batch: dict[str, lis
     """
     import tensorflow as tf
 
+    from tfrs_course.grading.graph_mode import as_fit_runs_it
+
     model, _ = _student_model(lookup, vocabularies, batch)
     features = _tensors(batch, ["user_no", *ITEM_FEATURES])
     signature = [{name: tf.TensorSpec([None], tf.string) for name in features}]
-    training = tf.function(lambda features: model.compute_loss(features, training=True), input_signature=signature)
-    evaluation = tf.function(lambda features: model.compute_loss(features, training=False), input_signature=signature)
+    training = as_fit_runs_it(lambda features: model.compute_loss(features, training=True), signature)
+    evaluation = as_fit_runs_it(lambda features: model.compute_loss(features, training=False), signature)
     return {"training": float(training(features)), "evaluation": float(evaluation(features))}
 
 

@@ -134,7 +134,8 @@ item_tower(tf.constant(candidate_ids[:1]))
 #
 # Use TensorFlow operations, so that gradients can flow through them. `model.fit`
 # runs the loss as a graph, on batches whose size is known only when they run: take
-# the batch size with `tf.shape(x)[0]`, not `len(x)`. The self-check runs it that way.
+# the batch size with `tf.shape(x)[0]`, not `len(x)`, and work on whole tensors, not
+# in a Python loop over the rows. The self-check runs it that way.
 # `tf.keras.losses.CategoricalCrossentropy` can do steps 3 and 4 if you give it the
 # right `from_logits` and `reduction`; a hand-written softmax overflows for large
 # scores.

@@ -50,9 +50,10 @@ def graph_mode_hint(what: str, inputs: str = "its inputs are symbolic tensors") 
     """
     return Hint(
         f"Your {what} runs here as model.fit runs it, in graph mode: {inputs}, whose batch size is unknown "
-        "until the graph runs. If the error says len is not well defined for a symbolic tensor (or a tensor "
-        f"has no .numpy()), your {what} must use TensorFlow operations only: tf.shape(x)[0] for the batch "
-        "size, not len(x).",
+        "until the graph runs. If the error says len is not well defined for a symbolic tensor, that iterating "
+        f"over a symbolic tensor is not allowed, or that a tensor has no .numpy(), your {what} must use "
+        "TensorFlow operations only: tf.shape(x)[0] for the batch size, not len(x), and operations on whole "
+        "tensors (tf.reduce_sum, tf.linalg.diag_part) rather than a Python loop over rows.",
         code="x.shape[0] is None in graph mode too; tf.shape(x)[0] is a tensor (tf.eye and tf.range accept it).",
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import json
+import linecache
 import os
 import re
 import stat
@@ -370,6 +371,28 @@ def definitions_only(source: str) -> tuple[str, str | None]:
     return ast.unparse(ast.Module(body=statements, type_ignores=[])), problem
 
 
+def _remembered_source(source: str, filename: str) -> str:
+    """Keep a cell's source where ``inspect.getsource`` finds it, as IPython does; returns its file name.
+
+    ``model.fit`` runs a layer's ``call`` through AutoGraph, which rewrites Python
+    ``if`` and ``for`` on tensors into graph operations, but only when it can read
+    the method's source. In Jupyter it can; without this, grading would run the
+    same ``call`` unconverted, and a tower that trains in the lesson would fail
+    its tests. A name already taken by a different source gets a number, so that
+    one process can hold several notebooks' cells.
+    """
+    lines = source.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    name, copy = filename, 1
+    while name in linecache.cache and linecache.cache[name][2] != lines:
+        copy += 1
+        name = f"{filename[:-1]} ({copy})>"
+    # A modification time of None tells linecache.checkcache that no file backs the entry.
+    linecache.cache[name] = (len(source), None, lines, name)
+    return name
+
+
 def cell_name(label: str) -> str:
     """How messages name a cell: ``cell select_top_users`` for an answer cell, ``cell 7`` for an added one."""
     return label if label.startswith("cell ") else f"cell {label}"
@@ -384,9 +407,10 @@ def run_cell(source: str, namespace: dict, label: str) -> str | None:
     """
     namespace.setdefault("get_ipython", _NoShell)
     statements, problem = runnable_statements(source)
+    filename = _remembered_source(python_source(source), f"<{cell_name(label)}>") if statements else ""
     for statement in statements:
         try:
-            code = compile(ast.Module(body=[statement], type_ignores=[]), f"<{cell_name(label)}>", "exec")
+            code = compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec")
             exec(code, namespace)  # noqa: S102 - student code, in the grading worker
         except Exception as error:  # noqa: BLE001 - any failure is the student's to see
             problem = problem or (f"line {statement.lineno} raised {type(error).__name__}: {error}")
