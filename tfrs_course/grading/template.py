@@ -79,6 +79,17 @@ PRELOAD = (
 # Imported too when a lesson's setup cell imports them (lesson 1's does not: its template and
 # grading processes start seconds sooner without them).
 TENSORFLOW = ("tensorflow", "tf_keras", "tensorflow_recommenders")
+# TFRS code that AutoGraph converts in every model lesson's worker, the first time a graph runs it
+# (Retrieval.call alone takes 0.7 s): (module, qualified name, converted as a tf.function is, i.e.
+# at the user's request). A template with TensorFlow converts them once, before workers fork.
+LIBRARY_CONVERSIONS = (
+    ("tensorflow_recommenders.tasks.retrieval", "Retrieval.call", False),
+    ("tensorflow_recommenders.layers.factorized_top_k", "BruteForce.call", False),
+    ("tensorflow_recommenders.layers.factorized_top_k", "TopK._compute_score", False),
+    ("tensorflow_recommenders.layers.factorized_top_k", "_exclude", False),
+    ("tensorflow_recommenders.layers.factorized_top_k", "_take_along_axis", False),
+    ("tensorflow_recommenders.layers.factorized_top_k", "TopK.query_with_exclusions", True),
+)
 MAX_CONTROL_BYTES = 1024 * 1024
 # How long the grader waits for the template to start a worker. Its first answer comes after
 # its imports, which take several seconds, and far longer on a busy machine.
@@ -191,6 +202,27 @@ def preload(tensorflow: bool) -> None:
     """Import what every worker needs before student code runs (see :func:`modules`)."""
     for name in modules(tensorflow):
         importlib.import_module(name)
+    if tensorflow:
+        convert_library_code()
+
+
+def convert_library_code() -> None:
+    """Fill AutoGraph's cache with :data:`LIBRARY_CONVERSIONS`, as a graph that calls them would.
+
+    Conversion is pure Python (it rewrites and compiles source; no TensorFlow op
+    runs), so it is safe before a fork. The options are the ones AutoGraph uses
+    for a layer's ``call`` and for a ``tf.function``: the cache is keyed by them,
+    and a test checks that a forked worker finds every entry.
+    """
+    from tensorflow.python.autograph.core import converter
+    from tensorflow.python.autograph.impl import api
+
+    for module_name, qualified_name, requested in LIBRARY_CONVERSIONS:
+        target = importlib.import_module(module_name)
+        for attribute in qualified_name.split("."):
+            target = getattr(target, attribute)
+        options = converter.ConversionOptions(recursive=True, user_requested=requested, optional_features=None)
+        api._convert_actual(getattr(target, "python_function", target), converter.ProgramContext(options=options))
 
 
 def imports_tensorflow(setup: str) -> bool:
