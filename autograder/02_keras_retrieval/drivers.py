@@ -12,6 +12,7 @@ TensorFlow is imported inside the drivers, so that listing a lesson's tests
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,22 @@ def _plain(value: Any) -> float | np.ndarray:
     """A tensor or number as a float (scalar) or a float64 array."""
     array = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
     return float(array) if array.ndim == 0 else array
+
+
+@functools.cache
+def _loss_graph(loss: Callable[..., Any], with_logq: bool) -> Callable[..., Any]:
+    """The loss as the lesson's fit runs it: called from train_step, unconverted, in graph mode.
+
+    One graph per loss function for the whole submission, as fit traces the loss once:
+    every test calls it on batches of the same signature, and tracing costs more than a call.
+    """
+    import tensorflow as tf
+
+    from tfrs_course.grading.graph_mode import as_fit_runs_it
+
+    embeddings = tf.TensorSpec([None, None], tf.float32)
+    logq = [tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.string)] if with_logq else []
+    return as_fit_runs_it(loss, [embeddings, embeddings, *logq])
 
 
 def call_loss(lookup: Callable[[str], Any], name: str, queries: np.ndarray, candidates: np.ndarray) -> Any:
@@ -38,11 +55,7 @@ def call_loss(lookup: Callable[[str], Any], name: str, queries: np.ndarray, cand
     """
     import tensorflow as tf
 
-    from tfrs_course.grading.graph_mode import as_fit_runs_it
-
-    embeddings = tf.TensorSpec([None, None], tf.float32)
-    # The lesson's fit calls the loss from train_step: unconverted, in graph mode.
-    loss = as_fit_runs_it(lookup(name), [embeddings, embeddings])
+    loss = _loss_graph(lookup(name), with_logq=False)
     return _plain(loss(tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32)))
 
 
@@ -60,13 +73,7 @@ def call_logq_loss(
     """
     import tensorflow as tf
 
-    from tfrs_course.grading.graph_mode import as_fit_runs_it
-
-    embeddings = tf.TensorSpec([None, None], tf.float32)
-    loss = as_fit_runs_it(
-        lookup("logq_in_batch_loss"),
-        [embeddings, embeddings, tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.string)],
-    )
+    loss = _loss_graph(lookup("logq_in_batch_loss"), with_logq=True)
     return _plain(
         loss(
             tf.constant(queries, tf.float32), tf.constant(candidates, tf.float32),

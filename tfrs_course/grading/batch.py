@@ -22,7 +22,9 @@ holds and how it renders itself is :mod:`tfrs_course.grading.results`.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import concurrent.futures.process
 import functools
 import hashlib
 import json
@@ -454,27 +456,64 @@ def _graded(pending: list[SubmittedFile], limits: Limits, jobs: int) -> Iterator
 def _graded_in_jobs(
     pending: list[SubmittedFile], limits: Limits, jobs: int, interrupted: threading.Event
 ) -> Iterator[LessonGrade]:
+    """Grade in ``jobs`` processes, each on its own run of lessons as far as the work allows.
+
+    A grading process pays once for each lesson it grades (loading the reference
+    solution and computing its expected values: seconds for a model lesson). So the
+    submissions, in lesson order, are cut into ``jobs`` runs, one per process, which
+    works through its run from the front; a process whose run is done takes work from
+    the back of the longest run left. Each process then meets few lessons, yet none
+    waits while there is work.
+    """
     context = template.job_context(submission.lesson for submission in pending)
-    pool = concurrent.futures.ProcessPoolExecutor(jobs, context, _job_initializer, (os.getpid(),))
+    ordered = sorted(pending, key=lambda submission: (submission.lesson, submission.student))
+    jobs = min(jobs, len(ordered))
+    runs = [
+        collections.deque(ordered[len(ordered) * job // jobs : len(ordered) * (job + 1) // jobs]) for job in range(jobs)
+    ]
+
+    def new_process() -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(1, context, _job_initializer, (os.getpid(),))
+
+    processes = [new_process() for _ in range(jobs)]
+    running: dict[concurrent.futures.Future, tuple[int, SubmittedFile]] = {}
+
+    def next_for(job: int) -> None:
+        own = runs[job]
+        longest = max(runs, key=len)
+        if not own and not longest:
+            return
+        submission = own.popleft() if own else longest.pop()
+        running[processes[job].submit(_grade_in_job, submission, limits)] = (job, submission)
+
     try:
-        futures = {pool.submit(_grade_in_job, submission, limits): submission for submission in pending}
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                grade = LessonGrade.from_json(future.result())
-            except Exception as error:  # noqa: BLE001 - a crashed job costs only its notebook
-                reason = f"the grading process stopped ({type(error).__name__}: {error})"
-                grade = failed_grade(futures[future], reason)
-            if interrupted.is_set():
-                raise KeyboardInterrupt
-            yield grade
+        for job in range(jobs):
+            next_for(job)
+        while running:
+            done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                job, submission = running.pop(future)
+                try:
+                    grade = LessonGrade.from_json(future.result())
+                except Exception as error:  # noqa: BLE001 - a crashed job costs only its notebook
+                    grade = failed_grade(submission, f"the grading process stopped ({type(error).__name__}: {error})")
+                    if isinstance(error, concurrent.futures.process.BrokenProcessPool):
+                        processes[job].shutdown(wait=False)
+                        processes[job] = new_process()
+                next_for(job)
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                yield grade
     except BaseException:
         # Interrupted (or the grader itself failed): end the jobs now rather than
         # wait for the notebooks they are grading. Their workers die with them.
-        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.shutdown(wait=False, cancel_futures=True)
         _end(multiprocessing.active_children())
         raise
     else:
-        pool.shutdown()
+        for process in processes:
+            process.shutdown()
 
 
 def _end(processes: list[multiprocessing.process.BaseProcess]) -> None:
