@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -214,6 +216,37 @@ def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(
         ("bob", "8", ""),
         ("cy", "8", ""),
     ]
+
+
+def test_a_job_process_that_dies_costs_only_the_notebook_it_was_grading(tmp_path):
+    submitted, out = tmp_path / "submitted", tmp_path / "graded"
+    students = [f"s{number}" for number in range(6)]
+    for student in students:
+        path = submitted / student / LESSON / f"{LESSON}.ipynb"
+        answers = _answers()
+        answers["select_top_users"] += SLOW.replace("time.sleep(60)", "time.sleep(1)")
+        write_notebook(student_copy_with_answers(LESSON, answers), path)
+    killed = []
+
+    def kill_a_job_once_one_notebook_is_graded() -> None:
+        deadline = time.monotonic() + 240
+        while not list(out.glob(f"*/{LESSON}/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the job processes are in their next notebooks' slow calls
+        job = multiprocessing.active_children()[0]
+        os.kill(job.pid, signal.SIGKILL)
+        killed.append(job.pid)
+
+    killer = threading.Thread(target=kill_a_job_once_one_notebook_is_graded)
+    killer.start()
+    grade_folder(submitted, out, jobs=2, progress=False)
+    killer.join()
+    assert killed, "no job process was killed"
+    rows = {row["student_id"]: row for row in _rows(out)}
+    assert sorted(rows) == students, "every notebook gets its row"
+    stopped = [student for student, row in rows.items() if "the grading process stopped" in row["error"]]
+    assert len(stopped) == 1, rows
+    assert all(rows[student]["total"] == "8" for student in students if student not in stopped), rows
 
 
 # --- 3. grades.csv holds every record in OUT; a grade that cannot be saved still gets its row --

@@ -484,7 +484,13 @@ def _graded_in_jobs(
         if not own and not longest:
             return
         submission = own.popleft() if own else longest.pop()
-        running[processes[job].submit(_grade_in_job, submission, limits)] = (job, submission)
+        try:
+            future = processes[job].submit(_grade_in_job, submission, limits)
+        except concurrent.futures.process.BrokenProcessPool:
+            # The process died between notebooks: start another; nothing was lost.
+            processes[job] = new_process()
+            future = processes[job].submit(_grade_in_job, submission, limits)
+        running[future] = (job, submission)
 
     try:
         for job in range(jobs):
