@@ -358,11 +358,13 @@ def test_the_plain_launcher_still_grades_where_the_template_cannot_run(monkeypat
 
 
 LIBRARY_CALLS = """
-import json, sys
+import json, os, sys, tempfile
 import tfrs_course
 from tfrs_course.grading import template
 if sys.argv[1] == "preloaded":
     template.preload(tensorflow=True)
+    # A template ends by SIGKILL, with no exit handlers: its conversions must leave no file.
+    assert os.listdir(tempfile.gettempdir()) == [], os.listdir(tempfile.gettempdir())
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 from tensorflow.python.autograph.impl import api
@@ -385,14 +387,17 @@ print(json.dumps(converted))
 """
 
 
-def test_the_template_converts_the_library_code_workers_run_in_graphs():
+def test_the_template_converts_the_library_code_workers_run_in_graphs(tmp_path):
     """A fresh worker would spend about a second converting TFRS's code; forked from the template, none."""
 
     def converted(mode: str) -> set[str]:
+        scratch = tmp_path / mode
+        scratch.mkdir()
         completed = subprocess.run(  # noqa: S603
             [sys.executable, "-I", "-c", LIBRARY_CALLS, mode],
-            env=subprocess_environment(), capture_output=True, text=True, check=True,
+            env={**subprocess_environment(), "TMPDIR": str(scratch)}, capture_output=True, text=True,
         )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr[-3000:]
         return set(json.loads(completed.stdout.strip().splitlines()[-1]))
 
     listed = {f"{module}:{name}" for module, name, _ in template.LIBRARY_CONVERSIONS}

@@ -52,10 +52,12 @@ import json
 import multiprocessing
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -217,12 +219,21 @@ def convert_library_code() -> None:
     from tensorflow.python.autograph.core import converter
     from tensorflow.python.autograph.impl import api
 
-    for module_name, qualified_name, requested in LIBRARY_CONVERSIONS:
-        target = importlib.import_module(module_name)
-        for attribute in qualified_name.split("."):
-            target = getattr(target, attribute)
-        options = converter.ConversionOptions(recursive=True, user_requested=requested, optional_features=None)
-        api._convert_actual(getattr(target, "python_function", target), converter.ProgramContext(options=options))
+    # AutoGraph writes each converted module to a temporary file and deletes it at exit,
+    # which a template ended by SIGKILL never reaches. The modules are loaded by then and
+    # their files never read again, so they go in a folder of their own, removed here.
+    scratch = tempfile.mkdtemp(prefix="tfrs-course-autograph-")
+    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+        for module_name, qualified_name, requested in LIBRARY_CONVERSIONS:
+            target = importlib.import_module(module_name)
+            for attribute in qualified_name.split("."):
+                target = getattr(target, attribute)
+            options = converter.ConversionOptions(recursive=True, user_requested=requested, optional_features=None)
+            api._convert_actual(getattr(target, "python_function", target), converter.ProgramContext(options=options))
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def imports_tensorflow(setup: str) -> bool:
