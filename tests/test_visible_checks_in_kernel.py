@@ -9,7 +9,12 @@ works there); a grader that runs the same code without its source leaves it
 unconverted. A mistake the grader catches then passes the student's own check, and
 its ``visible`` flag promises a warning the student never gets.
 
-So for each model lesson, one kernel runs the lesson's setup and parameters cells and
+Lessons 1 and 6 are NumPy and pandas, but a kernel differs from the grading worker there
+too: lesson 6's memory test measures ``blocked_top_k`` with ``tracemalloc`` in the process
+that runs it, which is the kernel itself for ``check()``, with IPython's own allocations and
+history around it.
+
+So for each lesson, one kernel runs the lesson's setup and parameters cells and
 every answer cell with the reference solution, then, for every entry of the lesson's
 mistakes.toml (mistakes and honest alternatives alike): a cell with the entry's answer,
 a ``check("<exercise>")`` cell, and a cell that puts the reference solution back, so
@@ -32,8 +37,16 @@ from tfrs_course.grading.runner import exercise_points, run_tests
 from tfrs_course.grading.validation import Mistake, load_mistakes
 from tfrs_course.notebooks import execute_notebook, solution_source, student_copy_with_answers
 
-# The lessons whose answers are models or TensorFlow code, where graph mode and AutoGraph come in.
-LESSONS = ("02_keras_retrieval", "03_id_embeddings", "04_content_based", "05_hybrid")
+# Every lesson: 2-5 for graph mode and AutoGraph, 1 and 6 for what a kernel's process changes
+# (lesson 6 measures memory in it).
+LESSONS = (
+    "01_baseline_metrics",
+    "02_keras_retrieval",
+    "03_id_embeddings",
+    "04_content_based",
+    "05_hybrid",
+    "06_evaluation_serving",
+)
 MISTAKES = {lesson: load_mistakes(layout.lesson(lesson).fixtures) for lesson in LESSONS}
 
 # The cells grading runs besides the answers (tfrs_course/grading/program.py). The lessons'
