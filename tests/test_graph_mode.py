@@ -16,6 +16,7 @@ import pytest
 import tfrs_course  # noqa: F401  (legacy Keras before TensorFlow loads)
 from tfrs_course.grading.graph_mode import as_fit_runs_it
 from tfrs_course.grading.program import run_cell
+from tfrs_course.grading.student_code import StudentCode, StudentCodeError
 
 tf = pytest.importorskip("tensorflow")
 
@@ -107,6 +108,11 @@ def test_two_notebooks_cells_of_one_name_keep_their_own_source():
     assert "return 1" in inspect.getsource(first)
     assert "return 2" in inspect.getsource(namespace["answer"])
     assert first.__code__.co_filename != namespace["answer"].__code__.co_filename
+    # Messages still name the cell as the student knows it.
+    run_cell("def broken():\n    return 1 / 0\n", namespace, "same_name")
+    with pytest.raises(StudentCodeError) as raised:
+        StudentCode(namespace).call("broken")
+    assert 'File "<cell same_name>", line 2' in str(raised.value), str(raised.value)
 
 
 def test_a_tower_that_needs_autograph_runs_as_in_fit(cells):

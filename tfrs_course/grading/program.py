@@ -393,6 +393,15 @@ def _remembered_source(source: str, filename: str) -> str:
     return name
 
 
+# The number _remembered_source adds to a cell's file name when the name was taken.
+_COPY_NUMBER = re.compile(r"<(cell [^<>\n]*?) \(\d+\)>")
+
+
+def without_copy_numbers(text: str) -> str:
+    """``text`` with cells named as the student knows them: ``<cell NAME>``, not ``<cell NAME (2)>``."""
+    return _COPY_NUMBER.sub(r"<\1>", text)
+
+
 def cell_name(label: str) -> str:
     """How messages name a cell: ``cell select_top_users`` for an answer cell, ``cell 7`` for an added one."""
     return label if label.startswith("cell ") else f"cell {label}"

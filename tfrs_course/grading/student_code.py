@@ -17,7 +17,15 @@ from typing import Any
 
 from tfrs_course.grading import boundary
 from tfrs_course.grading.drivers import is_driver_file
-from tfrs_course.grading.program import AnswerCell, Program, build_program, cell_name, read_notebook, run_cell
+from tfrs_course.grading.program import (
+    AnswerCell,
+    Program,
+    build_program,
+    cell_name,
+    read_notebook,
+    run_cell,
+    without_copy_numbers,
+)
 from tfrs_course.grading.reads import names_read, skipped_change_note, skipped_changes
 
 # Set on the module that student code runs in, so tracebacks say where code came from.
@@ -155,7 +163,9 @@ class StudentCode:
             raise StudentCodeError(not_written(error)) from error
         except Exception as error:  # noqa: BLE001 - reported to the student, not swallowed
             raise StudentCodeError(
-                self._with_problems(f"{raised} {type(error).__name__}: {error}\n{_student_frames(error)}")
+                self._with_problems(
+                    without_copy_numbers(f"{raised} {type(error).__name__}: {error}\n{_student_frames(error)}")
+                )
             ) from error
         try:
             return boundary.roundtrip(result)
