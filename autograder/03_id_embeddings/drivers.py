@@ -128,12 +128,12 @@ def id_model_loss(lookup: Callable[[str], Any], towers: dict, batch: dict) -> fl
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
 
+    from tfrs_course.grading.graph_mode import as_fit_runs_it
+
     user_tower, item_tower = _towers(towers)
     rows = _batch_rows(towers, batch)
     model = lookup("IdModel")(user_tower, item_tower, tfrs.tasks.Retrieval())
     features = {"user_no": tf.constant(rows["user_no"]), "item_no": tf.constant(rows["item_no"])}
-    from tfrs_course.grading.graph_mode import as_fit_runs_it
-
     ids = tf.TensorSpec([None], tf.string)
     compute_loss = as_fit_runs_it(
         lambda features: model.compute_loss(features, training=True), [{"user_no": ids, "item_no": ids}]

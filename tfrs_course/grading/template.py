@@ -214,7 +214,7 @@ def convert_library_code() -> None:
     Conversion is pure Python (it rewrites and compiles source; no TensorFlow op
     runs), so it is safe before a fork. The options are the ones AutoGraph uses
     for a layer's ``call`` and for a ``tf.function``: the cache is keyed by them,
-    and a test checks that a forked worker finds every entry.
+    and a test checks that a preloaded process finds every entry.
     """
     from tensorflow.python.autograph.core import converter
     from tensorflow.python.autograph.impl import api
