@@ -7,6 +7,7 @@ Every grade here is real (lesson 1, the real sandbox and worker); the Ctrl-C tes
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import io
 import json
@@ -216,6 +217,45 @@ def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(
         ("bob", "8", ""),
         ("cy", "8", ""),
     ]
+
+
+def _pool_threads() -> list[threading.Thread]:
+    return [
+        thread
+        for thread in threading.enumerate()
+        if isinstance(thread, concurrent.futures.process._ExecutorManagerThread) and thread.is_alive()
+    ]
+
+
+def test_a_stopped_batch_leaves_no_pool_thread_for_the_interpreters_exit_to_race(tmp_path, monkeypatch):
+    """Python 3.11's exit hook writes to each live pool thread's pipe while that thread may be
+    closing it ("OSError: Bad file descriptor" after Ctrl-C: it failed one CI run, and a bare
+    ProcessPoolExecutor script shows it in 3 runs of 40).
+    So a stopped batch must return only once its pool threads have ended.
+
+    On a busy machine a pool thread takes a while to wind down after its process dies; the
+    delay below makes every run as slow as that, so the test does not depend on luck.
+    """
+    winding_down = concurrent.futures.process._ExecutorManagerThread.join_executor_internals
+
+    def slowly(self) -> None:
+        time.sleep(1)
+        winding_down(self)
+
+    monkeypatch.setattr(concurrent.futures.process._ExecutorManagerThread, "join_executor_internals", slowly)
+    submitted = tmp_path / "submitted"
+    _hand_in(submitted, "ada")
+    _hand_in(submitted, "bob", slow=True)
+    _hand_in(submitted, "cy", slow=True)
+    pending, problems = find_submissions(submitted)
+    assert not problems
+    assert _pool_threads() == []
+    grades = batch._graded(pending, Limits(), jobs=2)
+    first = next(grades)
+    assert first.student == "ada", first
+    grades.close()  # what Ctrl-C (or any error) in the caller's loop does to the batch
+    assert _pool_threads() == [], "a pool thread outlived the batch"
+    assert multiprocessing.active_children() == []
 
 
 def test_a_job_process_that_dies_costs_only_the_notebook_it_was_grading(tmp_path):

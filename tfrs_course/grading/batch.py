@@ -488,6 +488,7 @@ def _graded_in_jobs(
             future = processes[job].submit(_grade_in_job, submission, limits)
         except concurrent.futures.process.BrokenProcessPool:
             # The process died between notebooks: start another; nothing was lost.
+            processes[job].shutdown(wait=True)
             processes[job] = new_process()
             future = processes[job].submit(_grade_in_job, submission, limits)
         running[future] = (job, submission)
@@ -504,7 +505,7 @@ def _graded_in_jobs(
                 except Exception as error:  # noqa: BLE001 - a crashed job costs only its notebook
                     grade = failed_grade(submission, f"the grading process stopped ({type(error).__name__}: {error})")
                     if isinstance(error, concurrent.futures.process.BrokenProcessPool):
-                        processes[job].shutdown(wait=False)
+                        processes[job].shutdown(wait=True)  # its manager thread has stopped (see below)
                         processes[job] = new_process()
                 next_for(job)
                 if interrupted.is_set():
@@ -513,9 +514,12 @@ def _graded_in_jobs(
     except BaseException:
         # Interrupted (or the grader itself failed): end the jobs now rather than
         # wait for the notebooks they are grading. Their workers die with them.
-        for process in processes:
-            process.shutdown(wait=False, cancel_futures=True)
         _end(multiprocessing.active_children())
+        # Then wait for each pool's manager thread to see its process gone and stop:
+        # one still closing its pipe while the interpreter exits makes Python 3.11
+        # print an OSError traceback (a race its exit hook does not lock against).
+        for process in processes:
+            process.shutdown(wait=True, cancel_futures=True)
         raise
     else:
         for process in processes:
