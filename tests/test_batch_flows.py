@@ -289,6 +289,46 @@ def test_a_job_process_that_dies_costs_only_the_notebook_it_was_grading(tmp_path
     assert all(rows[student]["total"] == "8" for student in students if student not in stopped), rows
 
 
+def test_a_pytest_plugin_installed_beside_the_kit_has_no_say_in_a_verdict(tmp_path):
+    """An instructor's environment may hold any pytest plugin (pytest-randomly, pytest-timeout, or worse).
+    pytest loads every installed one by default; the grader must run its tests without them."""
+    site = tmp_path / "site"
+    (site / "passes_everything-1.0.dist-info").mkdir(parents=True)
+    (site / "passes_everything-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: passes-everything\nVersion: 1.0\n"
+    )
+    (site / "passes_everything-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pytest11]\npasses_everything = passes_everything\n"
+    )
+    (site / "passes_everything.py").write_text(
+        "import pytest\n\n\n"
+        "@pytest.hookimpl(wrapper=True)\n"
+        "def pytest_pyfunc_call(pyfuncitem):\n"
+        "    try:\n"
+        "        return (yield)\n"
+        "    except Exception:\n"
+        "        return True\n"
+    )
+    submitted, out = tmp_path / "submitted", tmp_path / "graded"
+    answers = _answers()
+    answers["top_k_accuracy"] = "def top_k_accuracy(recommended, actual, k):\n    return 0.5\n"
+    write_notebook(student_copy_with_answers(LESSON, answers), submitted / "ada" / LESSON / f"{LESSON}.ipynb")
+    environment = {**os.environ, "PYTHONPATH": str(site)}
+    found = subprocess.run(
+        [sys.executable, "-c", "import importlib.metadata as m; print(m.version('passes-everything'))"],
+        env=environment, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert found.stdout.strip() == "1.0", "the plugin is not installed where pytest would find it"
+    graded = subprocess.run(
+        [TFRS_COURSE, "grade", str(submitted), "--out", str(out), "--quiet"], env=environment, capture_output=True
+    )
+    assert graded.returncode == 0, graded.stderr.decode()
+    grade = LessonGrade.read(record_path(out, "ada", LESSON))
+    failed = {result.test for result in grade.results if not result.passed}
+    assert failed, "a wrong top_k_accuracy passed every test: the installed plugin decided the verdict"
+    assert all(test.startswith("test_top_k_accuracy") for test in failed), failed
+
+
 # --- 3. grades.csv holds every record in OUT; a grade that cannot be saved still gets its row --
 
 

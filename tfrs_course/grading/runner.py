@@ -230,13 +230,21 @@ def run_tests(
         str(module),
         "-c", str(course.autograder_dir / "pytest.ini"),
         "--rootdir", str(course.autograder_dir),
+        # Only pytest's own plugins and ours: a plugin that happens to be installed (pytest-randomly
+        # reorders tests and reseeds random, pytest-xdist adds options) has no say in a verdict,
+        # and looking for them costs a scan of every installed package per submission.
+        "--disable-plugin-autoload",
         "-p", "no:cacheprovider",
         # Its clean-up runs the garbage collector again and again after every run: about
         # a second per submission in a process that holds TensorFlow, for warnings no one reads.
         "-p", "no:unraisableexception",
         "--import-mode=importlib",
         "--capture=sys",
-        "-q", "--no-header", "--tb=short", "-rN", "-W", "ignore::DeprecationWarning",
+        # pytest's own failure reports are never shown (the messages come from the exceptions), and
+        # its other styles parse the source of every file in each failing test's traceback: seconds
+        # per lesson of a class. Python's own format reads lines, no syntax trees.
+        "--tb=native",
+        "-q", "--no-header", "-rN", "-W", "ignore::DeprecationWarning",
     ]  # fmt: skip
     # pytest's own report is not for students: keep it, and show it only if the tests could not run.
     report = io.StringIO()
