@@ -538,6 +538,9 @@ figure = plot_accuracy_by_k(bars, title="The lists a user would see: test accura
 # TFRS does both when you ask: `tfrs.tasks.Retrieval(remove_accidental_hits=True)`,
 # called with `candidate_sampling_probability=` and `candidate_ids=`. Write it by
 # hand first, as you wrote the plain loss; the tests compare yours with TFRS's.
+# Below we call it once on a batch, but a loss is for training: like the plain
+# loss, the self-check runs it as `model.fit` would, as a graph on batches of any
+# size, so the same rules hold (`tf.shape`, whole tensors, no `.numpy()`).
 
 
 # %% tags=["answer:logq_in_batch_loss"]
