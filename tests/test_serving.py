@@ -202,3 +202,35 @@ def test_building_scann_indexes_keeps_their_native_logs_out_of_the_output():
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "built"
     assert "Partitioner" not in completed.stderr and "absl" not in completed.stderr, completed.stderr[-2000:]
+
+
+def _numpy_blas_threads() -> int | None:
+    """numpy's OpenBLAS thread count, read through the library itself (None for another BLAS)."""
+    import ctypes
+    import glob
+    import os
+
+    numpy_dir = os.path.dirname(np.__file__)
+    for path in glob.glob(os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*")):
+        library = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            getter = getattr(library, name, None)
+            if getter is not None:
+                getter.restype = ctypes.c_int
+                return getter()
+    return None
+
+
+def test_exact_top_k_leaves_numpys_blas_threads_as_it_found_them():
+    """Its threads multiply on one BLAS thread each; after the call, the caller's products must use every
+    core again. (OpenBLAS's per-thread setting changed the whole process's count: after one call,
+    every later matrix product in the notebook ran on one core, 1.5x slower here.)"""
+    before = _numpy_blas_threads()
+    if before is None:
+        pytest.skip("numpy here does not use a bundled OpenBLAS")
+    # Products big enough for OpenBLAS to consider its threads (it runs small ones on one).
+    queries = serving.clustered_vectors(512, 32, seed=0)
+    candidates = serving.clustered_vectors(20_000, 32, seed=1)
+    found = serving.exact_top_k(queries, candidates, 10, workers=2)
+    assert _numpy_blas_threads() == before
+    assert np.array_equal(found[1], serving.reference_top_k(queries, candidates, 10)[1])

@@ -92,7 +92,7 @@ def exact_top_k(
         query_block: queries scored together.
         group_size: candidates per group in step 2.
         workers: threads; by default one per CPU core (at most one per block) when
-            numpy's BLAS can be told to use one thread per thread, else 1.
+            numpy's BLAS thread count can be set (it is 1 during the call, then as before), else 1.
 
     Returns:
         ``(scores, indices)`` as :func:`reference_top_k` returns them: float32
@@ -165,8 +165,8 @@ def exact_top_k(
 
     starts = list(range(0, len(queries), query_block))
     if workers is None:
-        # Without a per-thread BLAS setting, one thread and BLAS's own threads are faster.
-        workers = (os.cpu_count() or 1) if _openblas_local_threads() else 1
+        # Without a way to give BLAS one thread, one thread and BLAS's own threads are faster.
+        workers = (os.cpu_count() or 1) if _openblas_threads() else 1
     threads = max(1, min(workers, len(starts)))
     buffers = [np.empty((min(query_block, len(queries)), padded), dtype=np.float32) for _ in range(threads)]
     if threads == 1:
@@ -177,11 +177,10 @@ def exact_top_k(
         # one BLAS thread: several threads each running a many-threaded product
         # would fight over the cores.
         def worker(thread: int) -> None:
-            with _one_blas_thread():
-                for start in starts[thread::threads]:
-                    one_block(start, buffers[thread])
+            for start in starts[thread::threads]:
+                one_block(start, buffers[thread])
 
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        with _blas_threads(1), ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(worker, range(threads)))
     return scores_out, indices_out
 
@@ -200,32 +199,51 @@ def _top_k_with_ties(scores: np.ndarray, kth_score: float, k: int) -> tuple[np.n
 
 
 @functools.cache
-def _openblas_local_threads() -> Callable[[int], int] | None:
-    """OpenBLAS's per-thread thread count setter (0.3.27+) in numpy's own BLAS, if it has one.
+def _openblas_threads() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """Getter and setter of the thread count of numpy's own OpenBLAS, if it has one.
 
     Linux and macOS wheels of numpy bundle OpenBLAS in ``numpy.libs`` or
-    ``numpy/.dylibs``; other builds (Accelerate, MKL) are left alone.
+    ``numpy/.dylibs`` (numpy 2's under ``scipy_``-prefixed names); other builds
+    (Accelerate, MKL) are left alone.
     """
     numpy_dir = os.path.dirname(np.__file__)
     found = glob.glob(os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"))
     found += glob.glob(os.path.join(numpy_dir, ".dylibs", "*openblas*"))
+    names = [
+        ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+        ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+        ("openblas_get_num_threads", "openblas_set_num_threads"),
+    ]
     for path in found:
         try:
-            setter = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
+            library = ctypes.CDLL(path)
+        except OSError:
             continue
-        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-        return setter
+        for get_name, set_name in names:
+            getter, setter = getattr(library, get_name, None), getattr(library, set_name, None)
+            if getter is not None and setter is not None:
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                return getter, setter
     return None
 
 
 @contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Within it, numpy's matrix products in this thread use one BLAS thread (where that can be set)."""
-    setter = _openblas_local_threads()
-    previous = setter(1) if setter else None
+def _blas_threads(count: int) -> Iterator[None]:
+    """Within it, numpy's matrix products use ``count`` BLAS threads (where that can be set); then as before.
+
+    OpenBLAS's thread count is one for the whole process, so it is set once here,
+    around the threads that multiply, and always put back: a caller's later
+    products must not be left on one core.
+    """
+    controls = _openblas_threads()
+    if controls is None:
+        yield
+        return
+    get, set_ = controls
+    previous = get()
+    set_(count)
     try:
         yield
     finally:
-        if setter and previous is not None:
-            setter(previous)
+        set_(previous)
