@@ -22,6 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from tfrs_course import layout
@@ -330,6 +331,34 @@ def test_a_pytest_plugin_installed_beside_the_kit_has_no_say_in_a_verdict(tmp_pa
 
 
 # --- 3. grades.csv holds every record in OUT; a grade that cannot be saved still gets its row --
+
+
+@pytest.mark.slow
+def test_a_batch_of_model_lessons_leaves_nothing_in_the_temporary_folder_and_no_tensorflow_warnings(tmp_path):
+    """Job processes end without exit handlers, so AutoGraph's module files (one per function the
+    reference converts) stayed in /tmp: thousands for a class. TensorFlow's retracing warnings from
+    the reference reached the instructor's terminal."""
+    lesson = "03_id_embeddings"
+    master = nbformat.read(layout.lesson(lesson).master_notebook, as_version=4)
+    exercises = [
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in master.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    ]
+    answers = {exercise: solution_source(lesson, exercise) for exercise in exercises}
+    submitted, temporary = tmp_path / "submitted", tmp_path / "tmp"
+    temporary.mkdir()
+    for student in ("ada", "bob"):
+        write_notebook(student_copy_with_answers(lesson, answers), submitted / student / lesson / f"{lesson}.ipynb")
+    finished = subprocess.run(
+        [TFRS_COURSE, "grade", str(submitted), "--out", str(tmp_path / "graded"), "--jobs", "2", "--quiet"],
+        env={**os.environ, "TMPDIR": str(temporary)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    rows = _rows(tmp_path / "graded")
+    assert [row["error"] for row in rows] == ["", ""] and rows[0]["total"] == rows[0]["max_score"], rows
+    assert sorted(path.name for path in temporary.iterdir()) == [], "the batch left files in TMPDIR"
+    assert "WARNING:tensorflow" not in finished.stderr, finished.stderr
 
 
 def test_runs_of_different_students_into_one_folder_keep_every_row(graded_once, tmp_path):

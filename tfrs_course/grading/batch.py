@@ -28,10 +28,13 @@ import concurrent.futures.process
 import functools
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import stat
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -324,11 +327,17 @@ def _is_current(out: Path, submission: SubmittedFile, fingerprint: str) -> bool:
     return saved.notebook_sha256 == _sha256(submission.notebook) and saved.tests_fingerprint == fingerprint
 
 
-def _job_initializer(grader: int) -> None:
+def _job_initializer(grader: int, scratch: str) -> None:
     import tfrs_course  # noqa: F401 - legacy Keras before the reference solutions import TensorFlow
     from tfrs_course.grading.sandbox import die_with
 
     die_with(grader)  # a grader killed with SIGKILL leaves no job processes behind
+    # A job process ends without running its exit handlers, so AutoGraph (run by the
+    # reference solutions) never deletes the module files it writes for every function it
+    # converts. They go in the batch's scratch folder, which the grader removes.
+    tempfile.tempdir = scratch
+    # The reference's warnings (TensorFlow's retracing notes, say) are nothing an instructor can act on.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # Ctrl-C reaches the whole process group: the grader alone decides what happens
     # (it ends the jobs), so that no job turns it into a grade.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -472,8 +481,10 @@ def _graded_in_jobs(
         collections.deque(ordered[len(ordered) * job // jobs : len(ordered) * (job + 1) // jobs]) for job in range(jobs)
     ]
 
+    scratch = tempfile.mkdtemp(prefix="tfrs-course-jobs-")
+
     def new_process() -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(1, context, _job_initializer, (os.getpid(),))
+        return concurrent.futures.ProcessPoolExecutor(1, context, _job_initializer, (os.getpid(), scratch))
 
     processes = [new_process() for _ in range(jobs)]
     running: dict[concurrent.futures.Future, tuple[int, SubmittedFile]] = {}
@@ -524,6 +535,9 @@ def _graded_in_jobs(
     else:
         for process in processes:
             process.shutdown()
+    finally:
+        # Every job process has ended (shutdown waits for it), so nothing writes here any more.
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _end(processes: list[multiprocessing.process.BaseProcess]) -> None:
