@@ -28,13 +28,17 @@ def _random_interactions(seed, n_rows, n_users, n_items):
 
 
 # Ties, laid out so that three orders differ: the order the ids first appear in
-# ("9", "10", "-3"), their numeric order (-3 < 9 < 10) and their text order
-# ("-3" < "10" < "9"). Only the text order is right, as the lesson says.
-TIED_IDS = ["9", "10", "-3"]
+# ("9", "10", "-3", ...), their numeric order (-12 < -3 < 8 < 9 ...) and their text
+# order ("-12" < "-3" < "10" < "25" ...). Only the text order is right, as the lesson
+# says. Six tied ids, not three: with three, sorting the counts alone with the default
+# (unstable) quicksort happened to give the text order, and only the hidden tests saw it.
+TIED_IDS = ["9", "10", "-3", "25", "-12", "8"]
+# The tests ask for the top id and the first four tied ones.
+TIED_TOP = 5
 
 
 def _tied_table(column):
-    """One id with three rows, then three ids with two rows each, then one with one row."""
+    """One id with three rows, then six ids with two rows each, then one with one row."""
     ids = ["7", "7", "7", *TIED_IDS, *TIED_IDS, "100"]
     others = [f"x{i}" for i in range(len(ids))]
     return _interactions(ids, others) if column == "user_no" else _interactions(others, ids)
@@ -59,7 +63,7 @@ def test_select_top_users_small_table(student, reference):
 
 @graded("select_top_users", points=0.5)
 def test_select_top_users_breaks_ties_by_id_as_text(student, reference):
-    compare_call(student, reference, "select_top_users", _tied_table("user_no"), 3, hint=TOP_USERS_HINT)
+    compare_call(student, reference, "select_top_users", _tied_table("user_no"), TIED_TOP, hint=TOP_USERS_HINT)
 
 
 @graded("select_top_users", points=0.5, hidden=True)
@@ -93,7 +97,7 @@ def test_most_popular_items_small_table(student, reference):
 
 @graded("most_popular_items", points=0.5)
 def test_most_popular_items_breaks_ties_by_id_as_text(student, reference):
-    compare_call(student, reference, "most_popular_items", _tied_table("item_no"), 3, hint=POPULAR_HINT)
+    compare_call(student, reference, "most_popular_items", _tied_table("item_no"), TIED_TOP, hint=POPULAR_HINT)
 
 
 @graded("most_popular_items", points=0.5, hidden=True)

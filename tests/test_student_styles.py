@@ -1,0 +1,111 @@
+"""Answers in styles the lessons' authors did not write, graded by the batch grader.
+
+The standard: a student who passes every visible check is not surprised at grading,
+and a correct answer in any reasonable style gets full marks. So each case here is
+an answer cell that once broke it, graded in a notebook otherwise solved:
+
+- ``CORRECT``: a correct answer in another style; it must earn its exercise's full
+  marks, visible and hidden tests alike.
+- ``CAUGHT``: a wrong answer that once passed every visible test and lost points only
+  at grading; a visible test (what ``check()`` runs) must now fail too.
+
+mistakes.toml (tests/test_lesson_validation.py) holds each lesson's catalogue of likely
+mistakes and alternatives; the cases here are the regressions found by trying styles.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+
+from tfrs_course.grading.runner import exercise_points
+from tfrs_course.grading.validation import failed_tests, failed_visible_tests, grade_class, solved_copy
+
+CORRECT, CAUGHT = "correct", "caught"
+
+
+@dataclass(frozen=True)
+class Case:
+    """An answer cell for one exercise, and what grading must make of it."""
+
+    lesson: str
+    exercise: str
+    name: str
+    expect: str
+    source: str
+
+
+CASES = [
+    # Sorting the counts alone with pandas' or numpy's default sort (quicksort, not stable)
+    # breaks ties in no fixed order; with three tied ids it happened to give the text order,
+    # so only the hidden random tables caught it.
+    Case(
+        "01_baseline_metrics", "select_top_users", "unstable_sort_of_grouped_counts", CAUGHT,
+        """
+        def select_top_users(train, n):
+            # groupby sorts the ids as text; then sort by count, largest first
+            counts = train.groupby("user_no").size()
+            return counts.sort_values(ascending=False).head(n).index.tolist()
+        """,
+    ),
+    Case(
+        "01_baseline_metrics", "most_popular_items", "unstable_argsort_of_unique_counts", CAUGHT,
+        """
+        def most_popular_items(train, k):
+            ids, counts = np.unique(train["item_no"].to_numpy(), return_counts=True)
+            return ids[np.argsort(-counts)][:k].tolist()
+        """,
+    ),
+    Case(
+        "01_baseline_metrics", "most_popular_items", "stable_sort_of_grouped_counts", CORRECT,
+        """
+        def most_popular_items(train, k):
+            counts = train.groupby("item_no").size()
+            return list(counts.sort_values(ascending=False, kind="stable").index[:k])
+        """,
+    ),
+]  # fmt: skip
+
+
+def _marks(lesson: str) -> list[pytest.MarkDecorator]:
+    """A lesson's cases share one graded class; a model lesson's class takes minutes."""
+    return [pytest.mark.xdist_group(f"styles-{lesson}"), *([] if lesson.startswith("01_") else [pytest.mark.slow])]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grades each lesson's cases once, one notebook per case, on first use."""
+    done = {}
+
+    def graded_lesson(lesson):
+        if lesson not in done:
+            folder = tmp_path_factory.mktemp(lesson)
+            notebooks = {}
+            for case in CASES:
+                if case.lesson == lesson:
+                    answer = folder / f"{case.name}.py"
+                    answer.write_text(textwrap.dedent(case.source).lstrip())
+                    notebooks[case.name] = solved_copy(lesson, {case.exercise: answer})
+            done[lesson] = grade_class(lesson, notebooks, folder / "class")
+        return done[lesson]
+
+    return graded_lesson
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name, marks=_marks(case.lesson)) for case in CASES])
+def test_style(graded, case):
+    result = graded(case.lesson)
+    assert not result.rows[case.name].get("error"), result.rows[case.name]["error"]
+    failed, _ = failed_tests(result, case.name, case.exercise)
+    maximum = exercise_points(case.lesson)[case.exercise].total
+    if case.expect == CORRECT:
+        assert result.score(case.name, case.exercise) == maximum, (
+            f"{case.name}: a correct {case.exercise} failed {sorted(failed)}:\n{result.feedback(case.name)}"
+        )
+    else:
+        assert failed, f"{case.name}: a wrong {case.exercise} earned full marks"
+        assert failed_visible_tests(result, case.name, case.exercise), (
+            f"{case.name}: only hidden tests caught it ({sorted(failed)}); check() would have passed it"
+        )
