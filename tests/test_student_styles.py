@@ -66,6 +66,30 @@ CASES = [
             return list(counts.sort_values(ascending=False, kind="stable").index[:k])
         """,
     ),
+    # np.full((rows, k), "") holds one-character strings: NumPy cut every id to its first
+    # character, and the visible tests' ids were all one letter long.
+    Case(
+        "06_evaluation_serving", "exclude_seen", "one_character_result_array", CAUGHT,
+        """
+        def exclude_seen(retrieved_ids, seen_ids, k):
+            out = np.full((len(retrieved_ids), k), "")
+            for i, (row, seen) in enumerate(zip(retrieved_ids, seen_ids)):
+                kept = [item for item in row if item not in set(seen)][:k]
+                out[i, : len(kept)] = kept
+            return out
+        """,
+    ),
+    Case(
+        "06_evaluation_serving", "exclude_seen", "result_array_of_the_ids_dtype", CORRECT,
+        """
+        def exclude_seen(retrieved_ids, seen_ids, k):
+            out = np.full((len(retrieved_ids), k), "", dtype=retrieved_ids.dtype)
+            for i, (row, seen) in enumerate(zip(retrieved_ids, seen_ids)):
+                kept = row[~np.isin(row, np.asarray(seen, dtype=str))][:k]
+                out[i, : kept.size] = kept
+            return out
+        """,
+    ),
 ]  # fmt: skip
 
 

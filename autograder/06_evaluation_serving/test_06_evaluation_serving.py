@@ -32,12 +32,24 @@ PER_USER_HINT = Hint(
 )
 
 
+TEXT_WIDTH_HINT = Hint(
+    "If the ids came back cut short ('1' for '102'), the array you wrote them into holds shorter "
+    "strings than the ids: np.full((rows, k), '') and np.empty(..., dtype=str) hold one character each, "
+    "and NumPy cuts longer text to fit.",
+    code="Give the result array the ids' dtype (dtype=retrieved_ids.dtype), or build lists of str and convert "
+    "them with np.array at the end.",
+)
+
+
 @graded("exclude_seen", points=0.5)
 def test_exclude_seen_small_example(student, reference):
-    retrieved = np.array([["a", "b", "c", "d", "e"], ["c", "a", "e", "b", "d"]])
+    # Ids of several characters, as the catalogue's are: an array of one-character
+    # strings cuts them, and ids of one letter would not show it.
+    retrieved = np.array([["101", "102", "103", "104", "105"], ["103", "101", "105", "102", "104"]])
     compare_call(
-        student, reference, "exclude_seen", retrieved, [["a", "c"], ["e"]], 3, hint=EXCLUDE_HINT + PER_USER_HINT
-    )
+        student, reference, "exclude_seen", retrieved, [["101", "103"], ["105"]], 3,
+        hint=EXCLUDE_HINT + PER_USER_HINT + TEXT_WIDTH_HINT,
+    )  # fmt: skip
 
 
 @graded("exclude_seen", points=0.5)
