@@ -90,6 +90,38 @@ CASES = [
             return out
         """,
     ),
+    # np.array copies its input: a blocked answer that starts with np.array(candidates, dtype=float)
+    # held one copy of the candidates (8 MB) besides its blocks, and the memory test failed it
+    # with a hint about a full score table it never built.
+    Case(
+        "06_evaluation_serving", "blocked_top_k", "copies_its_inputs_first", CORRECT,
+        """
+        def blocked_top_k(queries, candidates, k, block):
+            queries = np.array(queries, dtype=float)
+            candidates = np.array(candidates, dtype=float)
+            best_scores = np.empty((len(queries), 0))
+            best_rows = np.empty((len(queries), 0), dtype=int)
+            for start in range(0, len(candidates), block):
+                scores = queries @ candidates[start : start + block].T
+                rows = np.arange(start, start + scores.shape[1])[None, :].repeat(len(queries), axis=0)
+                all_scores = np.hstack([best_scores, scores])
+                all_rows = np.hstack([best_rows, rows])
+                order = np.argsort(-all_scores, axis=1, kind="mergesort")[:, :k]
+                best_scores = np.take_along_axis(all_scores, order, 1)
+                best_rows = np.take_along_axis(all_rows, order, 1)
+            return best_rows
+        """,
+    ),
+    Case(
+        "06_evaluation_serving", "blocked_top_k", "full_table_in_float32", CAUGHT,
+        """
+        def blocked_top_k(queries, candidates, k, block):
+            scores = np.asarray(queries, dtype=np.float32) @ np.asarray(candidates, dtype=np.float32).T
+            top = np.argpartition(-scores, k, axis=1)[:, :k]
+            part = np.take_along_axis(scores, top, 1)
+            return np.take_along_axis(top, np.argsort(-part, axis=1, kind="stable"), 1)
+        """,
+    ),
 ]  # fmt: skip
 
 
