@@ -122,6 +122,32 @@ CASES = [
             return np.take_along_axis(top, np.argsort(-part, axis=1, kind="stable"), 1)
         """,
     ),
+    # Without an out-of-vocabulary index, every known id is looked up right and an unknown
+    # one fails (index -1); only hidden tests asked for an unknown id.
+    Case(
+        "04_content_based", "frozen_tower", "lookup_without_oov_index", CAUGHT,
+        """
+        def frozen_tower(vectors):
+            lookup = tf.keras.layers.StringLookup(vocabulary=list(vectors.index), num_oov_indices=0)
+            table = tf.keras.layers.Embedding(
+                len(vectors), vectors.shape[1],
+                embeddings_initializer=tf.keras.initializers.Constant(vectors.to_numpy(np.float32)), trainable=False)
+            return tf.keras.Sequential([lookup, table])
+        """,
+    ),
+    Case(
+        "04_content_based", "frozen_tower", "functional_with_a_mask_token", CORRECT,
+        """
+        def frozen_tower(vectors):
+            # "" is the mask token (index 0), unknown ids index 1, known ids 2..: two zero rows.
+            width = vectors.shape[1]
+            matrix = np.concatenate([np.zeros((2, width), np.float32), vectors.to_numpy(np.float32)])
+            ids = tf.keras.Input(shape=(), dtype=tf.string)
+            index = tf.keras.layers.StringLookup(vocabulary=list(vectors.index), mask_token="")(ids)
+            out = tf.keras.layers.Embedding(len(matrix), width, weights=[matrix], trainable=False)(index)
+            return tf.keras.Model(ids, out)
+        """,
+    ),
 ]  # fmt: skip
 
 

@@ -269,12 +269,22 @@ def test_frozen_tower_does_not_train(student, reference):
     )  # fmt: skip
 
 
-@graded("frozen_tower", points=1, hidden=True)
+UNKNOWN_HINT = Hint(
+    "An id that `vectors` does not hold gets a row of zeros. A StringLookup with one out-of-vocabulary "
+    "index sends every unknown id to index 0; with none (num_oov_indices=0) it raises an error on them.",
+    code="Keep num_oov_indices=1 and put the zero row first, at index 0.",
+)
+
+
+# Visible: unknown ids are what the zero row is for, and a tower without it (num_oov_indices=0)
+# looks up every known id right; only this test shows it the unknown ones.
+@graded("frozen_tower", points=1)
 def test_frozen_tower_unknown_ids_get_zeros(student, reference):
     queries = ["unknown", "x7", "-5", "", "7x"]
     compare_run(
         student, reference, drivers.frozen_tower_lookups, TOWER_IDS, TOWER_VALUES, queries,
-        name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}", hint=ZERO_ROW_HINT,
+        name="frozen_tower", call=f"frozen_tower(vectors of ids {TOWER_IDS}) called on {queries}",
+        hint=UNKNOWN_HINT + ZERO_ROW_HINT,
     )  # fmt: skip
 
 
