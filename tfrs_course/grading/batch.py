@@ -387,6 +387,7 @@ def grade_folder(
             the submissions being graded are not recorded, so a rerun grades them.
     """
     submitted, out = Path(submitted).resolve(), Path(out).resolve()
+    _refuse_overlap(submitted, out)
     out.mkdir(parents=True, exist_ok=True)
     submissions, problems = find_submissions(submitted, lessons)
     handed_in = {(s.student, s.lesson) for s in submissions}
@@ -425,6 +426,20 @@ def grade_folder(
         lines.append(f"{len(failed)} could not be graded (scored 0; see the error column):")
         lines += [f"  {grade.student}/{grade.lesson}: {grade.error.splitlines()[0]}" for grade in failed]
     return printable("\n".join(lines + problems + unreadable))
+
+
+def _refuse_overlap(submitted: Path, out: Path) -> None:
+    """Refuse an output folder that is the submissions folder, lies inside it or holds it.
+
+    Records are read back from ``OUT/<student_id>/<lesson>/result.json``; where the two
+    folders overlap, a ``result.json`` a student handed in would be read as a grade.
+    """
+    if out == submitted or submitted in out.parents or out in submitted.parents:
+        raise ValueError(
+            f"the output folder {out} and the submissions folder {submitted} must not overlap "
+            "(a file a student handed in could be read as a grade); choose an --out beside SUBMITTED, "
+            "such as graded/"
+        )
 
 
 def _graded(pending: list[SubmittedFile], limits: Limits, jobs: int) -> Iterator[LessonGrade]:
@@ -576,13 +591,23 @@ def _without_notebook(
 
 
 def _records(out: Path) -> tuple[list[LessonGrade], list[str]]:
-    """Every record in ``out`` (whichever run or lesson graded it), and those that cannot be read."""
+    """Every record in ``out`` (whichever run or lesson graded it), and those that cannot be read.
+
+    A record counts only in the folder it names (``<student_id>/<lesson>/``), as in a merge.
+    """
     grades, unreadable = [], []
     for path in sorted(out.glob(f"*/*/{RESULT_FILE}")):
         try:
-            grades.append(LessonGrade.read(path))
+            grade = LessonGrade.read(path)
         except (OSError, ValueError) as error:
             unreadable.append(f"{printable(str(path))}: left out of grades.csv ({error}); delete it and rerun")
+            continue
+        if record_path(out, grade.student, grade.lesson) != path:
+            unreadable.append(
+                f"{printable(str(path))}: left out of grades.csv (it names another student or lesson); delete it"
+            )
+            continue
+        grades.append(grade)
     return grades, unreadable
 
 

@@ -1,0 +1,78 @@
+"""Submissions and folders that tried to fool the batch grader in ways the hostile fixtures do not.
+
+Each test builds its class under ``tmp_path`` from lesson 1's solutions (the
+cheapest lesson to grade) and grades it with the real grader and sandbox.
+"""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tfrs_course.grading.batch import grade_folder
+from tfrs_course.grading.runner import exercise_points
+from tfrs_course.notebooks import solution_source, student_copy_with_answers, write_notebook
+
+LESSON = "01_baseline_metrics"
+FULL = {exercise: points.total for exercise, points in exercise_points(LESSON).items()}
+
+
+def _honest():
+    return student_copy_with_answers(LESSON, {exercise: solution_source(LESSON, exercise) for exercise in FULL})
+
+
+def _write(submitted: Path, student: str, notebook) -> Path:
+    path = submitted / student / LESSON / f"{LESSON}.ipynb"
+    write_notebook(notebook, path)
+    return path
+
+
+def _rows(out: Path) -> list[dict]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _forged_record(graded: Path, student: str) -> dict:
+    """An honest full-marks record, renamed to ``student``: what a student can hand in as a file."""
+    record = json.loads(next(graded.glob(f"*/{LESSON}/result.json")).read_text())
+    return dict(record, student=student, error="")
+
+
+@pytest.fixture(scope="module")
+def graded_honest(tmp_path_factory):
+    """One honest submission graded: its folders and its record (a model for forged ones)."""
+    root = tmp_path_factory.mktemp("honest")
+    _write(root / "submitted", "honest", _honest())
+    grade_folder(root / "submitted", root / "out", progress=False)
+    return root
+
+
+# --- the output folder and the submissions -------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["same", "inside_submitted", "holds_submitted"])
+def test_an_output_folder_that_overlaps_the_submissions_is_refused(graded_honest, tmp_path, where):
+    """With OUT == SUBMITTED, a result.json a student handed in became a row of grades.csv."""
+    submitted = tmp_path / "class" / "submitted"
+    shutil.copytree(graded_honest / "submitted", submitted)
+    planted = submitted / "mallory" / "notes" / "result.json"
+    planted.parent.mkdir(parents=True)
+    planted.write_text(json.dumps(_forged_record(graded_honest / "out", "friend")))
+    out = {"same": submitted, "inside_submitted": submitted / "graded", "holds_submitted": tmp_path / "class"}[where]
+    with pytest.raises(ValueError, match="must not overlap") as refused:
+        grade_folder(submitted, out, progress=False)
+    assert str(submitted) in str(refused.value) and str(out) in str(refused.value)
+    assert not (out / "grades.csv").exists()
+
+
+def test_a_record_in_a_folder_it_does_not_name_is_left_out_of_grades_csv(graded_honest, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded_honest / "out", out)
+    planted = out / "honest" / "notes" / "result.json"
+    planted.parent.mkdir()
+    planted.write_text(json.dumps(_forged_record(out, "friend")))
+    summary = grade_folder(graded_honest / "submitted", out, progress=False)
+    assert [row["student_id"] for row in _rows(out)] == ["honest"]
+    assert f"{planted}: left out" in summary and "names another student or lesson" in summary
