@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from tfrs_course.grading.batch import grade_folder
@@ -76,3 +77,27 @@ def test_a_record_in_a_folder_it_does_not_name_is_left_out_of_grades_csv(graded_
     summary = grade_folder(graded_honest / "submitted", out, progress=False)
     assert [row["student_id"] for row in _rows(out)] == ["honest"]
     assert f"{planted}: left out" in summary and "names another student or lesson" in summary
+
+
+# --- notebooks ---------------------------------------------------------------------------------
+
+
+def _without_metadata(notebook, exercise: str):
+    """The notebook with one answer cell retyped into a new cell: same code, a new id, no nbgrader metadata."""
+    position, answer = next(
+        (index, cell) for index, cell in enumerate(notebook.cells)
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise
+    )  # fmt: skip
+    notebook.cells[position] = nbformat.v4.new_code_cell(answer.source)
+    return notebook
+
+
+@pytest.mark.parametrize("exercise", ["select_top_users", "top_k_accuracy"])
+def test_an_answer_retyped_into_a_new_cell_is_graded_whichever_exercise_it_is(tmp_path, exercise):
+    """The last exercise's answer, retyped into a cell without metadata, used to score 0 ("no function
+    named top_k_accuracy"): only cells before the last answer cell with metadata ran. nbgrader runs it."""
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    _write(submitted, "retyped", _without_metadata(_honest(), exercise))
+    grade_folder(submitted, out, progress=False)
+    row = _rows(out)[0]
+    assert {name: float(row[name]) for name in FULL} == FULL, (out / "retyped" / LESSON / "feedback.md").read_text()
