@@ -101,3 +101,12 @@ def test_an_answer_retyped_into_a_new_cell_is_graded_whichever_exercise_it_is(tm
     grade_folder(submitted, out, progress=False)
     row = _rows(out)[0]
     assert {name: float(row[name]) for name in FULL} == FULL, (out / "retyped" / LESSON / "feedback.md").read_text()
+
+
+def test_a_cell_with_a_nul_byte_gets_a_syntax_error_without_line_none():
+    """Python's parser gives no line for a NUL byte; the message said 'syntax error on line None'."""
+    from tfrs_course.grading.program import runnable_statements
+
+    statements, problem = runnable_statements("def f():\n    return 1\nX = '\x00'\n")
+    assert statements == []
+    assert problem == "syntax error: source code string cannot contain null bytes"

@@ -369,7 +369,8 @@ def runnable_statements(source: str) -> tuple[list[ast.stmt], str | None]:
     try:
         tree = ast.parse(python_source(source))
     except SyntaxError as error:
-        return [], f"syntax error on line {error.lineno}: {error.msg}"
+        where = f" on line {error.lineno}" if error.lineno else ""  # a NUL byte has no line
+        return [], f"syntax error{where}: {error.msg}"
     except (RecursionError, MemoryError, ValueError) as error:
         return [], f"the cell could not be parsed ({type(error).__name__}: {error})"
     return [node for node in tree.body if top_level_runs(node)], None
