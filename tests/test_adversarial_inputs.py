@@ -110,3 +110,26 @@ def test_a_cell_with_a_nul_byte_gets_a_syntax_error_without_line_none():
     statements, problem = runnable_statements("def f():\n    return 1\nX = '\x00'\n")
     assert statements == []
     assert problem == "syntax error: source code string cannot contain null bytes"
+
+
+# --- the layout of submitted/ ------------------------------------------------------------------
+
+
+def test_a_notebook_under_another_name_or_in_place_of_its_folder_is_named(tmp_path):
+    """A notebook saved as `<lesson>.ipynb.txt` got only 'no such notebook'; one saved as a file named
+    after the lesson (its extension lost), in place of the lesson's folder, was skipped without a word."""
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    honest = _write(submitted, "honest", _honest())
+    (submitted / "bob" / LESSON).mkdir(parents=True)
+    shutil.copy(honest, submitted / "bob" / LESSON / f"{LESSON}.ipynb.txt")
+    (submitted / "alice").mkdir()
+    shutil.copy(honest, submitted / "alice" / LESSON)
+    shutil.copy(honest, submitted / "alice" / f"{LESSON}.zip")
+    (submitted / "alice" / ".DS_Store").write_bytes(b"\0")
+    summary = grade_folder(submitted, out, progress=False)
+    rows = {row["student_id"]: row for row in _rows(out)}
+    assert set(rows) == {"honest", "bob"}
+    assert f"{LESSON}.ipynb.txt" in rows["bob"]["error"] and "no notebook" in rows["bob"]["error"]
+    for name in (LESSON, f"{LESSON}.zip"):
+        assert f"{submitted / 'alice' / name}: not a notebook in a lesson folder; skipped" in summary, summary
+    assert ".DS_Store" not in summary

@@ -101,6 +101,12 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
                 f"{printable(str(stray))}: not in a lesson folder; skipped (expected "
                 f"{printable(str(student_dir / lesson / (lesson + '.ipynb')))}, as in {EXPECTED_LAYOUT})"
             )
+        # A notebook that lost its extension in place of its lesson's folder, a zip of it...
+        for stray, lesson in _lesson_named_files(student_dir, known):
+            problems.append(
+                f"{printable(str(stray))}: not a notebook in a lesson folder; skipped (expected "
+                f"{printable(str(student_dir / lesson / (lesson + '.ipynb')))}, as in {EXPECTED_LAYOUT})"
+            )
         for lesson_dir in _folders(student_dir, problems):
             if lesson_dir.name not in wanted:
                 if lesson_dir.name not in known:
@@ -144,6 +150,11 @@ def _lesson_submission(student_dir: Path, lesson_dir: Path, problems: list[str])
         names = ", ".join(str(path.relative_to(lesson_dir)) for path in nested)
         problem = f"{lesson_dir}: no notebook here, only in a folder inside it ({names}); expected {named}"
         return SubmittedFile(student_dir.name, lesson, named, problem)
+    others = _files(lesson_dir)
+    if others:  # a notebook saved as .ipynb.txt or .json, say
+        names = ", ".join(path.name for path in others[:10]) + (" ..." if len(others) > 10 else "")
+        problem = f"{lesson_dir}: no notebook here, only other files ({names}); expected {named}"
+        return SubmittedFile(student_dir.name, lesson, named, problem)
     return SubmittedFile(student_dir.name, lesson, named)  # reading it says there is no such notebook
 
 
@@ -154,6 +165,27 @@ def _notebooks(folder: Path, problems: list[str]) -> list[Path]:
     except OSError as error:
         problems.append(f"{printable(str(folder))}: cannot be listed ({error.strerror})")
         return []
+
+
+def _files(folder: Path) -> list[Path]:
+    """The files in ``folder`` but notebooks and what a Mac leaves (``._*``, ``.DS_Store``), sorted."""
+    try:
+        return sorted(
+            path for path in folder.iterdir()
+            if not path.is_dir() and not is_handed_in_notebook(path) and not path.name.startswith((".DS_Store", "._"))
+        )  # fmt: skip
+    except OSError:
+        return []  # the folder's listing problem is reported where it is graded
+
+
+def _lesson_named_files(student_dir: Path, lessons: set[str]) -> list[tuple[Path, str]]:
+    """Files in a student's folder named after a lesson (any case) that are neither notebooks nor folders."""
+    found = []
+    for path in _files(student_dir):
+        lesson = next((name for name in sorted(lessons) if path.name.lower().startswith(name.lower())), None)
+        if lesson is not None:
+            found.append((path, lesson))
+    return found
 
 
 def _folders(folder: Path, problems: list[str]) -> list[Path]:
