@@ -148,6 +148,50 @@ CASES = [
             return tf.keras.Model(ids, out)
         """,
     ),
+    # A softmax computed by hand is right on small scores and overflows on large ones (inf or NaN);
+    # only hidden tests had scores that large.
+    Case(
+        "02_keras_retrieval", "in_batch_softmax_loss", "log_of_softmax", CAUGHT,
+        """
+        def in_batch_softmax_loss(query_embeddings, candidate_embeddings):
+            scores = tf.matmul(query_embeddings, candidate_embeddings, transpose_b=True)
+            probabilities = tf.nn.softmax(scores, axis=1)
+            return -tf.reduce_sum(tf.math.log(tf.linalg.diag_part(probabilities)))
+        """,
+    ),
+    Case(
+        "02_keras_retrieval", "in_batch_softmax_loss", "einsum_and_sparse_labels", CORRECT,
+        """
+        def in_batch_softmax_loss(query_embeddings, candidate_embeddings):
+            scores = tf.einsum("qd,cd->qc", query_embeddings, candidate_embeddings)
+            labels = tf.range(tf.shape(scores)[0])
+            return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=scores))
+        """,
+    ),
+    Case(
+        "02_keras_retrieval", "logq_in_batch_loss", "logq_log_of_softmax", CAUGHT,
+        """
+        def logq_in_batch_loss(query_embeddings, candidate_embeddings, candidate_probabilities, candidate_ids):
+            scores = tf.matmul(query_embeddings, candidate_embeddings, transpose_b=True)
+            scores -= tf.math.log(candidate_probabilities)[tf.newaxis, :]
+            eye = tf.eye(tf.shape(scores)[0])
+            same = tf.cast(tf.equal(candidate_ids[:, None], candidate_ids[None, :]), tf.float32)
+            scores = tf.where((same - eye) > 0, -1e9, scores)
+            return -tf.reduce_sum(tf.math.log(tf.linalg.diag_part(tf.nn.softmax(scores))))
+        """,
+    ),
+    Case(
+        "02_keras_retrieval", "logq_in_batch_loss", "sparse_labels_minus_1e9", CORRECT,
+        """
+        def logq_in_batch_loss(query_embeddings, candidate_embeddings, candidate_probabilities, candidate_ids):
+            scores = tf.einsum("id,jd->ij", query_embeddings, candidate_embeddings)
+            scores = scores - tf.math.log(tf.cast(candidate_probabilities, scores.dtype))
+            n = tf.shape(scores)[0]
+            same = tf.cast(tf.equal(tf.expand_dims(candidate_ids, 1), tf.expand_dims(candidate_ids, 0)), scores.dtype)
+            scores = scores - (same - tf.eye(n, dtype=scores.dtype)) * 1e9
+            return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.range(n), logits=scores))
+        """,
+    ),
 ]  # fmt: skip
 
 
@@ -174,6 +218,11 @@ def graded(tmp_path_factory):
         return done[lesson]
 
     return graded_lesson
+
+
+def test_case_names_are_unique():
+    # A lesson's cases are graded in one class, one notebook per name.
+    assert len({case.name for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name, marks=_marks(case.lesson)) for case in CASES])

@@ -47,8 +47,19 @@ def _tfrs_loss(queries, candidates):
     return float(tfrs.tasks.Retrieval()(tf.constant(queries), tf.constant(candidates)))
 
 
+OVERFLOW_HINT = Hint(
+    "If you computed the softmax yourself: with scores in the hundreds, exp() of a score overflows to inf "
+    "(and inf / inf is NaN), and a softmax probability rounds to 0, whose log is -inf. Never exp() the "
+    "scores or take the log of a softmax yourself: let a cross-entropy work from the scores as logits.",
+    code="A Keras cross-entropy with from_logits=True, tf.nn.softmax_cross_entropy_with_logits, or "
+    "tf.nn.log_softmax, all of which compute the log-softmax without overflowing.",
+)
+
+
 def _loss_hint(got, expected, batch_size):
     """Name the likely mistake from the value that came back."""
+    if isinstance(got, float) and not math.isfinite(got):
+        return Hint("Your loss is not a finite number.") + OVERFLOW_HINT + LOSS_HINT
     if isinstance(got, float) and math.isclose(got * batch_size, expected, rel_tol=1e-4):
         return Hint(
             f"Your loss is the expected one divided by the batch size ({batch_size}): it is averaged "
@@ -94,7 +105,9 @@ def test_loss_equals_tfrs_retrieval_on_a_larger_batch(student, reference):
     _check_loss(student, _embeddings(2, 64, 8), _embeddings(3, 64, 8))
 
 
-@graded("in_batch_softmax_loss", points=1, hidden=True)
+# Visible: a softmax computed by hand (log of tf.nn.softmax, or exp() of the scores) is right
+# on the small batches above and overflows only here.
+@graded("in_batch_softmax_loss", points=1)
 def test_loss_is_stable_for_large_scores(student, reference):
     # Scores in the hundreds: exp() overflows unless the softmax is computed from logits.
     _check_loss(student, _embeddings(4, 16, 4, scale=12.0), _embeddings(5, 16, 4, scale=12.0))
@@ -110,9 +123,9 @@ LOGQ_HINT = Hint(
     code="Subtract tf.math.log(probabilities) from the scores, broadcast over the rows (one value per column).",
 )
 NAN_HINT = Hint(
-    "Your loss is NaN: a score of -inf in a column whose label is 0 makes the cross-entropy compute "
-    "0 x inf, which is NaN (and so are the gradients). Leave a column out with a very large but finite "
-    "negative score instead.",
+    "Your loss is NaN. If you left columns out with -inf: in a column whose label is 0 the cross-entropy "
+    "computes 0 x inf, which is NaN (and so are the gradients); leave a column out with a very large but "
+    "finite negative score instead.",
     code="For example scores.dtype.min / 100, or -1e9, in place of -np.inf.",
 )
 HITS_HINT = Hint(
@@ -148,7 +161,9 @@ def _check_logq(student, queries, candidates, probabilities, ids, hint):
         name="logq_in_batch_loss", hint=GRAPH_HINT + hint,
     )  # fmt: skip
     if isinstance(got, float) and math.isnan(got):
-        hint = NAN_HINT + hint
+        hint = NAN_HINT + OVERFLOW_HINT + hint
+    elif isinstance(got, float) and math.isinf(got):
+        hint = Hint("Your loss is not a finite number.") + OVERFLOW_HINT + hint
     expect_same(got, expected, rtol=1e-4, atol=1e-3, call=call, hint=hint)
 
 
@@ -182,7 +197,8 @@ def test_logq_loss_on_a_larger_batch(student, reference):
     _check_logq(student, *_batch_with_repeats(3, ids, 8), ids, hint=HITS_HINT + LOGQ_HINT)
 
 
-@graded("logq_in_batch_loss", points=1, hidden=True)
+# Visible, as for in_batch_softmax_loss: a softmax by hand fails only on scores this large.
+@graded("logq_in_batch_loss", points=1)
 def test_logq_loss_is_stable_for_large_scores(student, reference):
     ids = [f"item {i}" for i in np.random.default_rng(4).integers(0, 10, 16)]
     _check_logq(
