@@ -192,6 +192,29 @@ CASES = [
             return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.range(n), logits=scores))
         """,
     ),
+    # The reference's own idea without its min(k, list length): column k - 1 does not exist for
+    # a k longer than the list (IndexError), which only hidden tests asked for.
+    Case(
+        "01_baseline_metrics", "top_k_accuracy", "column_k_minus_one_unclamped", CAUGHT,
+        """
+        def top_k_accuracy(true_ids, retrieved_ids, ks):
+            if len(true_ids) == 0:
+                return {k: 0.0 for k in ks}
+            hit_by = np.logical_or.accumulate(retrieved_ids == true_ids[:, None], axis=1)
+            return {k: float(hit_by[:, k - 1].mean()) for k in ks}
+        """,
+    ),
+    Case(
+        "01_baseline_metrics", "top_k_accuracy", "pandas_cummax", CORRECT,
+        """
+        def top_k_accuracy(true_ids, retrieved_ids, ks):
+            table = pd.DataFrame(retrieved_ids)
+            if table.empty:
+                return {k: 0.0 for k in ks}
+            hits = table.eq(pd.Series(true_ids), axis=0).cummax(axis=1)
+            return {k: float(hits.iloc[:, min(k, table.shape[1]) - 1].mean()) for k in ks}
+        """,
+    ),
 ]  # fmt: skip
 
 

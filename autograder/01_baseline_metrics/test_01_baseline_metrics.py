@@ -130,7 +130,9 @@ RAISED_HINT = (
     Hint(
         "If numpy said the operands could not be broadcast: the true ids have shape (rows,) and the first k "
         "columns shape (rows, k), and numpy lines a 1-d array up with the columns, not the rows. Make the true "
-        "ids a column, shape (rows, 1), so that each row's true id is compared with that row's retrieved ids."
+        "ids a column, shape (rows, 1), so that each row's true id is compared with that row's retrieved ids. "
+        "If it said an index is out of bounds: a k longer than the list uses the whole list, so column k - 1 "
+        "may not exist."
     )
     + ACCURACY_HINT
 )
@@ -152,7 +154,8 @@ def _check_top_k(student, reference, true_ids, retrieved, ks, hint):
 def test_top_k_accuracy_small_example(student, reference):
     true_ids = np.array(["a", "b", "c", "d"])
     retrieved = np.array([["a", "x", "y"], ["x", "b", "y"], ["x", "y", "c"], ["x", "y", "z"]])
-    _check_top_k(student, reference, true_ids, retrieved, [1, 2, 3], hint=CUTOFF_HINT)
+    # k = 5 is longer than the lists: an answer that reads column k - 1 must show it here, not only at grading.
+    _check_top_k(student, reference, true_ids, retrieved, [1, 2, 3, 5], hint=CUTOFF_HINT)
 
 
 @graded("top_k_accuracy", points=1)
