@@ -216,13 +216,20 @@ def test_blocked_top_k_memory_stays_within_a_few_blocks(student, reference):
         )
 
 
-@graded("blocked_top_k", points=1, hidden=True)
+# Visible: a running top k started as k columns of -inf (row -1) is right whenever k is at most
+# the number of candidates, as in the tests above, and keeps those columns only here.
+@graded("blocked_top_k", points=1)
 def test_blocked_top_k_k_larger_than_candidates(student, reference):
     queries = np.array([[0.3, -1.0, 2.0]])
     candidates = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     compare_call(
         student, reference, "blocked_top_k", queries, candidates, 10, 2,
-        hint="With fewer candidates than k, return them all, in order.",
+        hint=Hint(
+            "With fewer candidates than k, return them all, in order: the result has min(k, candidates) "
+            "columns. Placeholders (a row number of -1, a score of -inf) must not be returned.",
+            code="Start the running top k empty (zero columns) rather than as k placeholder columns, or cut "
+            "the result to min(k, len(candidates)) columns.",
+        ),
     )  # fmt: skip
 
 
