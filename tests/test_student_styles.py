@@ -7,7 +7,8 @@ an answer cell that once broke it, graded in a notebook otherwise solved:
 - ``CORRECT``: a correct answer in another style; it must earn its exercise's full
   marks, visible and hidden tests alike.
 - ``CAUGHT``: a wrong answer that once passed every visible test and lost points only
-  at grading; a visible test (what ``check()`` runs) must now fail too.
+  at grading; a visible test (what ``check()`` runs) must now fail too. A case with a
+  ``symptom`` was caught, but its feedback did not say why; it must now hold those words.
 
 mistakes.toml (tests/test_lesson_validation.py) holds each lesson's catalogue of likely
 mistakes and alternatives; the cases here are the regressions found by trying styles.
@@ -35,6 +36,7 @@ class Case:
     name: str
     expect: str
     source: str
+    symptom: str = ""
 
 
 CASES = [
@@ -233,6 +235,40 @@ CASES = [
             return best_rows
         """,
     ),
+    # A step that returns its loss without giving it to the tracker: Keras reports the tracker's
+    # 0.0 instead, and the feedback said "expected 5.27, got 0" without saying why.
+    Case(
+        "02_keras_retrieval", "TwoTowerModel", "step_never_updates_the_tracker", CAUGHT,
+        """
+        class TwoTowerModel(tf.keras.Model):
+            def __init__(self, user_model, item_model, loss_fn):
+                super().__init__()
+                self.user_model = user_model
+                self.item_model = item_model
+                self.loss_fn = loss_fn
+                self.loss_tracker = tf.keras.metrics.Mean(name="loss")
+
+            @property
+            def metrics(self):
+                return [self.loss_tracker]
+
+            def call(self, features):
+                return self.user_model(features["user_no"]), self.item_model(features["item_no"])
+
+            def train_step(self, features):
+                with tf.GradientTape() as tape:
+                    user_embeddings, item_embeddings = self(features, training=True)
+                    loss = self.loss_fn(user_embeddings, item_embeddings)
+                gradients = tape.gradient(loss, self.trainable_variables)
+                self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+                return {"loss": loss}
+
+            def test_step(self, features):
+                user_embeddings, item_embeddings = self(features, training=False)
+                return {"loss": self.loss_fn(user_embeddings, item_embeddings)}
+        """,
+        symptom="Keras reports what the model's metrics hold",
+    ),
 ]  # fmt: skip
 
 
@@ -281,3 +317,4 @@ def test_style(graded, case):
         assert failed_visible_tests(result, case.name, case.exercise), (
             f"{case.name}: only hidden tests caught it ({sorted(failed)}); check() would have passed it"
         )
+        assert case.symptom in result.feedback(case.name)

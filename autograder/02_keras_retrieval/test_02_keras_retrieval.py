@@ -255,7 +255,22 @@ def _tables_changed(got, towers) -> dict[str, bool]:
     return changed
 
 
-def _model_hint(got, towers):
+TRACKER_HINT = Hint(
+    "Your loss came back as 0.0. Keras reports what the model's metrics hold (self.loss_tracker, named "
+    "'loss') in place of the value your step returns under the same name, so a tracker that was never "
+    "given the batch's loss reports 0.",
+    code="Update the tracker with the batch's loss in the step, then report the tracker's result.",
+)
+
+
+def _reported_zero(got, expected) -> bool:
+    """Whether the student's run reported a loss of 0.0 where the reference reported another."""
+    return isinstance(got, dict) and got.get("loss") == 0.0 and expected.get("loss") != 0.0
+
+
+def _model_hint(got, towers, expected):
+    if _reported_zero(got, expected):
+        return TRACKER_HINT + MODEL_HINT
     unchanged = [name for name, changed in _tables_changed(got, towers).items() if not changed]
     if unchanged == ["item_table"]:
         return (
@@ -287,7 +302,7 @@ def _check_training(student, reference, towers, batches, learning_rate):
         name="TwoTowerModel",
         hint=GRAPH_HINT + MODEL_HINT,
     )
-    expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=_model_hint(got, towers))
+    expect_same(got, expected, rtol=1e-4, atol=1e-5, call=call, hint=_model_hint(got, towers, expected))
 
 
 @graded("TwoTowerModel", points=2)
@@ -313,10 +328,10 @@ def test_evaluation_reports_the_loss_and_changes_nothing(student, reference):
         hint=GRAPH_HINT + evaluation_hint,
     )  # fmt: skip
     changed = any(_tables_changed(got, towers).values())
+    hint = Hint("The weights changed during evaluation.") + evaluation_hint if changed else evaluation_hint
     expect_same(
         got, expected, rtol=1e-4, atol=1e-5,
-        call=call,
-        hint=Hint("The weights changed during evaluation.") + evaluation_hint if changed else evaluation_hint,
+        call=call, hint=TRACKER_HINT + hint if _reported_zero(got, expected) else hint,
     )  # fmt: skip
 
 
