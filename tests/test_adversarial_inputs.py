@@ -112,6 +112,19 @@ def test_a_cell_with_a_nul_byte_gets_a_syntax_error_without_line_none():
     assert problem == "syntax error: source code string cannot contain null bytes"
 
 
+
+def test_a_number_too_long_to_read_is_a_notebook_error_not_a_failure_of_the_grader(tmp_path):
+    """Python refuses to read an integer of more than 4,300 digits with a plain ValueError, which
+    escaped as 'grading it failed in the grader (ValueError: Exceeds the limit ...)'."""
+    from tfrs_course.grading.program import NotebookError, read_notebook
+
+    path = tmp_path / f"{LESSON}.ipynb"
+    path.write_text('{"nbformat": 4, "cells": [], "metadata": {"n": ' + "1" * 5000 + "}}")
+    with pytest.raises(NotebookError, match="not valid notebook JSON") as error:
+        read_notebook(path)
+    assert str(path) in str(error.value) and "digits" in str(error.value)
+
+
 # --- the layout of submitted/ ------------------------------------------------------------------
 
 

@@ -120,6 +120,8 @@ def read_notebook(path: str | Path) -> dict:
         raise NotebookError(
             f"{path}: not valid notebook JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from error
+    except ValueError as error:  # a number of more digits than Python reads, say
+        raise NotebookError(f"{path}: not valid notebook JSON ({error})") from None
     except RecursionError:
         raise NotebookError(f"{path}: not a notebook (its JSON is nested too deeply)") from None
     if not isinstance(notebook, dict):
