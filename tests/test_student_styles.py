@@ -269,6 +269,27 @@ CASES = [
         """,
         symptom="Keras reports what the model's metrics hold",
     ),
+    # The index's ids are bytes; returned as they are, the boundary refused them with a message
+    # about converting tensors, and the hint about decoding never showed.
+    Case(
+        "03_id_embeddings", "recommend", "ids_left_as_bytes", CAUGHT,
+        """
+        def recommend(index, user_id, exclude_item_ids, k):
+            exclusions = tf.constant([list(exclude_item_ids)], dtype=tf.string)
+            _, item_ids = index.query_with_exclusions(tf.constant([user_id]), exclusions, k=k)
+            return list(item_ids[0].numpy())
+        """,
+        symptom="the index returns ids as bytes",
+    ),
+    Case(
+        "03_id_embeddings", "recommend", "numpy_array_of_str", CORRECT,
+        """
+        def recommend(index, user_id, exclude_item_ids, k):
+            exclusions = tf.expand_dims(tf.convert_to_tensor(list(exclude_item_ids), dtype=tf.string), axis=0)
+            _, ids = index.query_with_exclusions(queries=tf.constant([user_id]), exclusions=exclusions, k=k)
+            return ids.numpy()[0].astype(str)
+        """,
+    ),
 ]  # fmt: skip
 
 

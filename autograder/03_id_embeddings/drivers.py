@@ -175,6 +175,22 @@ def train_id_model(lookup: Callable[[str], Any], towers: dict, batches: list[dic
     }
 
 
+def _bytes_as_shown(value: Any) -> Any:
+    """Ids the student left as bytes, as ``str()`` shows them (``"b'item07'"``); anything else as it is.
+
+    Bytes cannot cross to the tests (:mod:`tfrs_course.grading.boundary` refuses them), and the
+    refusal would not say that the ids need decoding; shown like this, they reach the test,
+    which names the mistake. Exact types only: a subclass crosses (or is refused) as it is.
+    """
+    if type(value) is bytes:
+        return str(value)
+    if type(value) is np.ndarray and value.dtype.kind in "SO":
+        return [_bytes_as_shown(item) for item in value.tolist()]
+    if type(value) in (list, tuple):
+        return [_bytes_as_shown(item) for item in value]
+    return value
+
+
 def recommend_from_index(
     lookup: Callable[[str], Any],
     towers: dict,
@@ -195,7 +211,8 @@ def recommend_from_index(
         k: how many items.
 
     Returns:
-        What ``recommend`` returned (it should be a list of str).
+        What ``recommend`` returned (it should be a list of str), with bytes shown as text (see
+        :func:`_bytes_as_shown`).
     """
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
@@ -204,4 +221,4 @@ def recommend_from_index(
     index.index(tf.constant(np.asarray(towers["item_vectors"], dtype=np.float32)), tf.constant(list(candidate_ids)))
     # The query tower reads rows: the user is asked for by theirs.
     (user_row,) = _rows([user_id], towers["user_vocabulary"])
-    return lookup("recommend")(index, user_row, list(exclude), k)
+    return _bytes_as_shown(lookup("recommend")(index, user_row, list(exclude), k))

@@ -199,8 +199,8 @@ RECOMMEND_HINT = Hint(
 
 
 DECODE_HINT = Hint(
-    "Your ids look like \"b'item07'\": the index returns ids as bytes, and str() of bytes keeps the b'...' "
-    "around the text. Decode each id to str.",
+    "Your ids are bytes (shown as \"b'item07'\"), or str() of bytes, which keeps the b'...' around the "
+    "text: the index returns ids as bytes. Decode each id to str.",
     code="bytes.decode() turns b'item07' into 'item07'; a numpy array of bytes converts with .astype(str).",
 )
 
