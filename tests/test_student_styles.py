@@ -51,6 +51,7 @@ CASES = [
             counts = train.groupby("user_no").size()
             return counts.sort_values(ascending=False).head(n).index.tolist()
         """,
+        symptom="the default (quicksort) may reorder equal counts",
     ),
     Case(
         "01_baseline_metrics", "most_popular_items", "unstable_argsort_of_unique_counts", CAUGHT,
@@ -59,6 +60,7 @@ CASES = [
             ids, counts = np.unique(train["item_no"].to_numpy(), return_counts=True)
             return ids[np.argsort(-counts)][:k].tolist()
         """,
+        symptom="the default quicksort may reorder them",
     ),
     Case(
         "01_baseline_metrics", "most_popular_items", "stable_sort_of_grouped_counts", CORRECT,

@@ -49,7 +49,8 @@ def _tied_table(column):
 TOP_USERS_HINT = Hint(
     "Rank users by their number of rows, largest first; among users with equal counts, the smaller id "
     "in text order comes first (ids are text: '-3' < '10' < '9'), never the order they happen to appear "
-    "in, and never their value as numbers. Return a list of str.",
+    "in, and never their value as numbers. Return a list of str. Ids already in text order keep it through a "
+    "sort on the counts alone only if that sort is stable: the default (quicksort) may reorder equal counts.",
     code="Count rows per user with groupby (or value_counts), then sort on two keys at once: the count "
     "descending and the id ascending (sort_values takes a list of columns and a list for `ascending`).",
 )
@@ -84,7 +85,9 @@ def test_select_top_users_random_tables(student, reference):
 POPULAR_HINT = Hint(
     "The most popular item comes first: order items by their number of rows, largest first (if your "
     "list starts with the rarest items, the sort is ascending); among equal counts, the smaller id in "
-    "text order comes first ('-3' < '10' < '9'), not the order of appearance or the numeric value.",
+    "text order comes first ('-3' < '10' < '9'), not the order of appearance or the numeric value. A sort "
+    "on the counts alone keeps ids in text order among ties only if it is stable (kind='stable'); the "
+    "default quicksort may reorder them.",
     code="Count rows per item, then sort on the count descending and the item id ascending together.",
 )
 
