@@ -125,6 +125,29 @@ def test_a_number_too_long_to_read_is_a_notebook_error_not_a_failure_of_the_grad
     assert str(path) in str(error.value) and "digits" in str(error.value)
 
 
+
+def test_an_old_notebook_full_of_outputs_is_upgraded_without_holding_the_grader(tmp_path):
+    """Upgrading an nbformat 3 notebook validated each of its outputs: 600,000 empty outputs (20 MB)
+    held the grader's process for over ten minutes, outside every limit. Grading never reads outputs."""
+    import subprocess
+    import sys
+
+    from tfrs_course.environment import subprocess_environment
+
+    old = json.loads(nbformat.writes(nbformat.convert(_honest(), 3), version=3))
+    old["worksheets"][0]["cells"][5]["outputs"] = [{"output_type": "stream", "stream": "stdout", "text": ""}] * 600_000
+    path = tmp_path / "submitted" / "old_format" / LESSON / f"{LESSON}.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(old))
+    command = [str(Path(sys.executable).parent / "tfrs-course"), "grade", str(tmp_path / "submitted"),
+               "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    # A limit that tells a hang from grading (seconds), not a timing goal.
+    finished = subprocess.run(command, env=subprocess_environment(), capture_output=True, text=True, timeout=300)  # noqa: S603
+    assert finished.returncode == 0, finished.stderr
+    row = _rows(tmp_path / "out")[0]
+    assert {name: float(row[name]) for name in FULL} == FULL, row
+
+
 # --- the layout of submitted/ ------------------------------------------------------------------
 
 

@@ -143,6 +143,7 @@ def _cell_count(notebook: dict) -> int:
     listed = notebook.get("cells")
     count = len(listed) if isinstance(listed, list) else 0
     worksheets = notebook.get("worksheets")
+    count += len(worksheets) if isinstance(worksheets, list) else 0  # each costs the upgrade as a cell does
     for sheet in worksheets if isinstance(worksheets, list) else []:
         cells = sheet.get("cells") if isinstance(sheet, dict) else None
         count += len(cells) if isinstance(cells, list) else 0
@@ -154,13 +155,51 @@ def _upgraded(notebook: dict, path: Path) -> dict:
     import nbformat
 
     try:
-        converted = nbformat.convert(nbformat.from_dict(notebook), 4)
+        converted = nbformat.convert(nbformat.from_dict(_without_outputs(notebook)), 4)
         return json.loads(nbformat.writes(converted, version=4))
     except Exception as error:  # noqa: BLE001 - any failure means the file is not a usable old notebook
         raise NotebookError(
             f"{path}: nbformat {notebook.get('nbformat')} notebook that could not be upgraded to nbformat 4 "
             f"({type(error).__name__}); open and save it in Jupyter, then submit again"
         ) from None
+
+
+def _without_outputs(notebook: dict) -> dict:
+    """An old notebook with only what grading reads: no outputs, and no metadata but nbgrader's.
+
+    Upgrading validates every output against nbformat's schema, one by one, and copies
+    every metadata value: a notebook of a few MB of tiny outputs took the grader's
+    process minutes, outside any limit.
+    """
+
+    def bare(cells: object) -> object:
+        if not isinstance(cells, list):
+            return cells
+        return [_bare_cell(cell) if isinstance(cell, dict) else cell for cell in cells]
+
+    stripped = dict(notebook, metadata={}) if "metadata" in notebook else dict(notebook)
+    if "cells" in notebook:
+        stripped["cells"] = bare(notebook["cells"])
+    sheets = notebook.get("worksheets")
+    if isinstance(sheets, list):
+        stripped["worksheets"] = [
+            dict(sheet, cells=bare(sheet["cells"])) if isinstance(sheet, dict) and "cells" in sheet else sheet
+            for sheet in sheets
+        ]
+    return stripped
+
+
+def _bare_cell(cell: dict) -> dict:
+    bare = dict(cell, metadata=_nbgrader_only(cell["metadata"])) if "metadata" in cell else dict(cell)
+    if "outputs" in cell:
+        bare["outputs"] = []
+    return bare
+
+
+def _nbgrader_only(metadata: object) -> object:
+    if not isinstance(metadata, dict):
+        return metadata  # refused by _check_structure, after the upgrade
+    return {"nbgrader": metadata["nbgrader"]} if "nbgrader" in metadata else {}
 
 
 def _check_structure(notebook: dict, path: Path) -> None:
