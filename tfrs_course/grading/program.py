@@ -129,6 +129,9 @@ def read_notebook(path: str | Path) -> dict:
     cells = _cell_count(notebook)
     if cells > MAX_CELLS:
         raise NotebookError(f"{path}: {cells:,} cells, more than the {MAX_CELLS:,} a lesson notebook can have")
+    sheets = notebook.get("worksheets")
+    if isinstance(sheets, list) and len(sheets) > MAX_CELLS:  # each costs the upgrade as a cell does
+        raise NotebookError(f"{path}: {len(sheets):,} worksheets, where an old notebook has one")
     version = notebook.get("nbformat")
     if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < 4:
         notebook = _upgraded(notebook, path)
@@ -143,7 +146,6 @@ def _cell_count(notebook: dict) -> int:
     listed = notebook.get("cells")
     count = len(listed) if isinstance(listed, list) else 0
     worksheets = notebook.get("worksheets")
-    count += len(worksheets) if isinstance(worksheets, list) else 0  # each costs the upgrade as a cell does
     for sheet in worksheets if isinstance(worksheets, list) else []:
         cells = sheet.get("cells") if isinstance(sheet, dict) else None
         count += len(cells) if isinstance(cells, list) else 0
