@@ -169,3 +169,21 @@ def test_a_notebook_under_another_name_or_in_place_of_its_folder_is_named(tmp_pa
     for name in (LESSON, f"{LESSON}.zip"):
         assert f"{submitted / 'alice' / name}: not a notebook in a lesson folder; skipped" in summary, summary
     assert ".DS_Store" not in summary
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--call-timeout", "--submission-timeout"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_time_limit_that_is_not_above_zero_is_refused_by_name(tmp_path, capsys, flag, value):
+    """`--call-timeout 0` (or -5, or nan) graded every notebook of the class 0, with no error anywhere."""
+    from tfrs_course.cli import main
+
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    _write(submitted, "honest", _honest())
+    with pytest.raises(SystemExit) as stopped:
+        main(["grade", str(submitted), "--out", str(out), "--quiet", flag, value])
+    assert stopped.value.code == 2
+    assert f"argument {flag}: expected a number of seconds above 0, got '{value}'" in capsys.readouterr().err
+    assert not out.exists()

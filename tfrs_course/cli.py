@@ -151,6 +151,17 @@ def _shard(text: str) -> tuple[int, int] | str:
         raise argparse.ArgumentTypeError(f"expected i/n (e.g. 1/4) or auto, got {text!r}") from error
 
 
+def _seconds(text: str) -> float:
+    """A time limit: a number of seconds above 0 (0, a negative number or nan would fail every call)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def _gradescope(args: argparse.Namespace) -> int:
     from tfrs_course import gradescope
 
@@ -212,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade only part i of n, e.g. 2/4; `auto` takes i and n from a Slurm job array "
         "or a Kubernetes indexed Job (see deploy/)",
     )
-    grade.add_argument("--call-timeout", type=float, default=120.0, help="seconds allowed per test's call")
-    grade.add_argument("--submission-timeout", type=float, default=1200.0, help="seconds allowed per submission")
+    grade.add_argument("--call-timeout", type=_seconds, default=120.0, help="seconds allowed per test's call")
+    grade.add_argument("--submission-timeout", type=_seconds, default=1200.0, help="seconds allowed per submission")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(handler=_grade)
 
