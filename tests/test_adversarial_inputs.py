@@ -187,3 +187,19 @@ def test_a_time_limit_that_is_not_above_zero_is_refused_by_name(tmp_path, capsys
     assert stopped.value.code == 2
     assert f"argument {flag}: expected a number of seconds above 0, got '{value}'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_long_student_id_written_in_hex_costs_nothing(tmp_path):
+    """An id starting with '.' or '%' is written as '%' and its bytes in hex: twice as long, so one of
+    200 bytes made a folder name the file system refuses, and the whole batch stopped with
+    'File name too long' before grading anyone."""
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    long_ids = ["." + "x" * 200, "%" + "y" * 254]
+    for student in ["honest", *long_ids]:
+        _write(submitted, student, _honest())
+    grade_folder(submitted, out, progress=False)
+    rows = {row["student_id"]: row for row in _rows(out)}
+    assert set(rows) == {"honest", *long_ids}
+    for row in rows.values():
+        assert {name: float(row[name]) for name in FULL} == FULL, row
+    assert "Graded 0 notebook(s), reused 3" in grade_folder(submitted, out, progress=False)

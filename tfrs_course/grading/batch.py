@@ -200,14 +200,21 @@ def _folders(folder: Path, problems: list[str]) -> list[Path]:
 RESERVED_NAMES = {"grades.csv"}
 
 
+# The longest file name most file systems take, in bytes.
+MAX_NAME_BYTES = 255
+
+
 def student_folder(out: Path, student: str) -> Path:
     """Where a student's outputs go: their id, unless it could clash with the batch's own files.
 
     An id that is a reserved name, or starts with ``%`` or ``.``, is written as
-    ``%`` and its bytes in hex, which no other id can produce.
+    ``%`` and its bytes in hex, which no other id can produce; if that is longer than
+    a file name can be, as ``%~`` and the SHA-256 of its bytes.
     """
     if student in RESERVED_NAMES or student.startswith(("%", ".")):
-        return out / ("%" + os.fsencode(student).hex())
+        encoded = os.fsencode(student)
+        name = "%" + encoded.hex()
+        return out / (name if len(name) <= MAX_NAME_BYTES else "%~" + hashlib.sha256(encoded).hexdigest())
     return out / student
 
 
