@@ -203,3 +203,19 @@ def test_a_long_student_id_written_in_hex_costs_nothing(tmp_path):
     for row in rows.values():
         assert {name: float(row[name]) for name in FULL} == FULL, row
     assert "Graded 0 notebook(s), reused 3" in grade_folder(submitted, out, progress=False)
+
+
+def test_an_archive_handed_in_instead_of_a_folder_is_named(tmp_path):
+    """`submitted/alice.zip` or `submitted/bob/work.zip`, never extracted, were skipped without a word:
+    the student had no row and the summary did not say why."""
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    _write(submitted, "honest", _honest())
+    (submitted / "alice.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (submitted / "bob").mkdir()
+    (submitted / "bob" / "work.tar.gz").write_bytes(b"\x1f\x8b")
+    (submitted / "notes.txt").write_text("not a submission")
+    summary = grade_folder(submitted, out, progress=False)
+    assert [row["student_id"] for row in _rows(out)] == ["honest"]
+    for archive in (submitted / "alice.zip", submitted / "bob" / "work.tar.gz"):
+        assert f"{archive}: an archive; skipped (extract it so that" in summary, summary
+    assert "notes.txt" not in summary

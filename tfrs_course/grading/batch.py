@@ -94,6 +94,7 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
         problems.append(
             f"{printable(str(stray))}: a notebook outside any student's folder; skipped (expected {EXPECTED_LAYOUT})"
         )
+    problems += _archives(submitted)
     for student_dir in _folders(submitted, problems):
         for stray in _notebooks(student_dir, problems):
             lesson = next((name for name in known if stray.name.lower().startswith(name.lower())), "<lesson>")
@@ -102,11 +103,13 @@ def find_submissions(submitted: Path, lessons: Iterable[str] | None = None) -> t
                 f"{printable(str(student_dir / lesson / (lesson + '.ipynb')))}, as in {EXPECTED_LAYOUT})"
             )
         # A notebook that lost its extension in place of its lesson's folder, a zip of it...
-        for stray, lesson in _lesson_named_files(student_dir, known):
+        named_after_lessons = _lesson_named_files(student_dir, known)
+        for stray, lesson in named_after_lessons:
             problems.append(
                 f"{printable(str(stray))}: not a notebook in a lesson folder; skipped (expected "
                 f"{printable(str(student_dir / lesson / (lesson + '.ipynb')))}, as in {EXPECTED_LAYOUT})"
             )
+        problems += _archives(student_dir, skip={path for path, _ in named_after_lessons})
         for lesson_dir in _folders(student_dir, problems):
             if lesson_dir.name not in wanted:
                 if lesson_dir.name not in known:
@@ -186,6 +189,18 @@ def _lesson_named_files(student_dir: Path, lessons: set[str]) -> list[tuple[Path
         if lesson is not None:
             found.append((path, lesson))
     return found
+
+
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".7z", ".rar")
+
+
+def _archives(folder: Path, skip: set[Path] = frozenset()) -> list[str]:
+    """A line for each archive in ``folder``: handed in but never extracted, it would be skipped without a word."""
+    return [
+        f"{printable(str(path))}: an archive; skipped (extract it so that its notebooks are at {EXPECTED_LAYOUT})"
+        for path in _files(folder)
+        if path.name.lower().endswith(ARCHIVES) and path not in skip
+    ]
 
 
 def _folders(folder: Path, problems: list[str]) -> list[Path]:
