@@ -133,15 +133,18 @@ def test_two_submissions_from_one_template_get_separate_sandboxes():
 
 PLANT = """
 import os
+import tempfile
 
 def plant(text):
+    # AutoGraph (model.fit) leaves such a file, and the worker ends without exit handlers.
+    left = tempfile.NamedTemporaryFile(prefix="__autograph_generated_file", suffix=".py", delete=False).name
     folder = os.path.expanduser('~/.config/matplotlib')
     planted = os.path.join(folder, 'matplotlibrc')
     found = open(planted).read() if os.path.exists(planted) else ''
     os.makedirs(folder, exist_ok=True)
     with open(planted, 'w') as stream:
         stream.write(text)
-    return {'home': os.environ['HOME'], 'cwd': os.getcwd(), 'found': found}
+    return {'home': os.environ['HOME'], 'cwd': os.getcwd(), 'found': found, 'left': left}
 """
 
 
@@ -159,6 +162,7 @@ def test_without_the_sandbox_each_worker_has_a_home_of_its_own_removed_after_it(
             code.close()
         # Removed as soon as the worker ended: nothing of it reaches the next submission.
         assert not os.path.exists(reports[-1]["home"])
+        assert not os.path.exists(reports[-1]["left"]), "a worker's temporary file outlived it"
     first, second = reports
     assert second["found"] == "", "the second worker read the first one's matplotlib settings"
     assert first["home"] != second["home"] and first["home"] == first["cwd"]

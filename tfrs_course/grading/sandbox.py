@@ -516,7 +516,8 @@ def _work_unsandboxed() -> None:
     """
     work = unsandboxed_work_folder(os.environ.get("HOME") or tempfile.gettempdir(), os.getpid())
     work.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.environ["HOME"] = os.environ["MPLCONFIGDIR"] = str(work)
+    os.environ["HOME"] = os.environ["MPLCONFIGDIR"] = os.environ["TMPDIR"] = str(work)
+    tempfile.tempdir = str(work)
     os.chdir(work)
 
 
