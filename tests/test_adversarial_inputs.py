@@ -219,3 +219,33 @@ def test_an_archive_handed_in_instead_of_a_folder_is_named(tmp_path):
     for archive in (submitted / "alice.zip", submitted / "bob" / "work.tar.gz"):
         assert f"{archive}: an archive; skipped (extract it so that" in summary, summary
     assert "notes.txt" not in summary
+
+
+# --- the worker's replies ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_graders_time_to_decode_a_reply_counts_against_the_submission():
+    """A reply of many empty arrays is cheap to send and slow to decode (each is a .npy header the
+    grader checks and loads): that decoding, in the grader, counted against no limit, so a submission
+    could hold its grading process longer than its grading time."""
+    import time
+
+    from tfrs_course import layout
+    from tfrs_course.grading.isolated import IsolatedStudentCode
+    from tfrs_course.grading.program import AnswerCell, build_program, read_notebook
+
+    heavy = "import numpy as np\ndef heavy():\n    return [np.zeros(0)] * 60_000\n"
+    master = layout.lesson(LESSON).master_notebook
+    program = build_program(read_notebook(master), read_notebook(master), master)
+    program.answers = [AnswerCell("heavy", heavy)]
+    code = IsolatedStudentCode(program)
+    try:
+        code.call("heavy")  # starts the worker, whose loading is counted on its own
+        before = code._spent
+        started = time.monotonic()
+        assert len(code.call("heavy")) == 60_000
+        elapsed = time.monotonic() - started
+    finally:
+        code.close()
+    assert code._spent - before >= 0.9 * elapsed, (code._spent - before, elapsed)

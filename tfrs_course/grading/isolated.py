@@ -353,12 +353,19 @@ class IsolatedStudentCode:
             raise StudentCodeError(
                 f"Calling {label} failed in the grader's worker: {student_text(reply.get('message'))}"
             )
+        decoding = time.monotonic()
         try:
             return boundary.decode(str(reply.get("result")).encode("utf-8"))
         except (ValueError, TypeError, KeyError, RecursionError, MemoryError) as error:
             raise StudentCodeError(
                 f"{label} sent back something that is not plain data: {student_text(error)}"
             ) from error
+        finally:
+            # A reply can be cheap to send and slow to decode (many tiny arrays): the grader's
+            # time on it is the submission's too, so the time limits bound it.
+            spent = time.monotonic() - decoding
+            self._spent += spent
+            self._label_seconds[label] += spent
 
     def _ensure_loaded(self) -> None:
         if self._worker is not None and self._worker.alive():
