@@ -178,8 +178,13 @@ def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(
     _hand_in(submitted, "bob", slow=True)
     _hand_in(submitted, "cy", slow=True)
     command = [TFRS_COURSE, "grade", str(submitted), "--out", str(out), "--jobs", str(jobs), "--quiet"]
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     # A session of its own: the SIGINT goes to its whole process group, as a terminal's Ctrl-C does.
-    grader = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    grader = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         while not record_path(out, "ada", LESSON).is_file():
@@ -207,6 +212,7 @@ def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(
     assert not record_path(out, "cy", LESSON).exists()
     assert LessonGrade.read(record_path(out, "ada", LESSON)).total == 8
     assert [(row["student_id"], row["total"]) for row in _rows(out)] == [("ada", "8")], "grades.csv after Ctrl-C"
+    assert sorted(path.name for path in temporary.iterdir()) == [], "Ctrl-C left temporary files"
 
     # A rerun grades the rest (quick answers this time) and keeps ada's record.
     _hand_in(submitted, "bob")

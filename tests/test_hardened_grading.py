@@ -368,7 +368,9 @@ def test_a_batch_killed_with_sigkill_resumes_without_regrading_or_duplicating(tm
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     _small_class(submitted, 6)
     command = [str(Path(sys.executable).parent / "tfrs-course"), "grade", str(submitted), "--out", str(out), "--quiet"]
-    batch = subprocess.Popen(command, env=subprocess_environment(), start_new_session=True)  # noqa: S603
+    # A grader killed with SIGKILL cannot remove its temporary folders: they go in the test's.
+    environment = {**subprocess_environment(), "TMPDIR": str(tmp_path)}
+    batch = subprocess.Popen(command, env=environment, start_new_session=True)  # noqa: S603
     deadline = time.monotonic() + 120
     while len(list(out.glob("*/*/result.json"))) < 2 and time.monotonic() < deadline and batch.poll() is None:
         time.sleep(0.1)
@@ -377,7 +379,7 @@ def test_a_batch_killed_with_sigkill_resumes_without_regrading_or_duplicating(tm
     finished = {path: path.stat().st_mtime_ns for path in out.glob("*/*/result.json")}
     assert 2 <= len(finished) < 6, "kill the batch midway"
     assert not (out / "grades.csv").exists()
-    completed = subprocess.run(command, env=subprocess_environment(), capture_output=True, text=True, check=False)  # noqa: S603
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
     assert completed.returncode == 0, completed.stderr
     assert f"reused {len(finished)} already graded" in completed.stdout
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in finished.items())
@@ -624,7 +626,9 @@ def test_a_grader_killed_with_sigkill_leaves_no_processes_behind(tmp_path):
     _small_class(submitted, 4)
     command = [str(Path(sys.executable).parent / "tfrs-course"), "grade", str(submitted), "--out", str(out),
                "--quiet", "--jobs", "2"]  # fmt: skip
-    batch = subprocess.Popen(command, env=subprocess_environment(), start_new_session=True)  # noqa: S603
+    # A grader killed with SIGKILL cannot remove its temporary folders: they go in the test's.
+    environment = {**subprocess_environment(), "TMPDIR": str(tmp_path)}
+    batch = subprocess.Popen(command, env=environment, start_new_session=True)  # noqa: S603
     deadline = time.monotonic() + 180
     left: set[int] = set()
     while not (left and list(out.glob("*/*/result.json"))) and time.monotonic() < deadline and batch.poll() is None:
