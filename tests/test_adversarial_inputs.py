@@ -148,6 +148,24 @@ def test_an_old_notebook_full_of_outputs_is_upgraded_without_holding_the_grader(
     assert {name: float(row[name]) for name in FULL} == FULL, row
 
 
+
+def test_a_notebook_larger_than_memory_gets_its_named_zero_in_every_run(tmp_path):
+    """Its digest read the whole file at once: a 64 GB (sparse) notebook scored 0 with 'grading it
+    failed in the grader (MemoryError: )', and every rerun stopped with a MemoryError traceback
+    before grading anyone. One of 20 GB would have filled the grader's memory."""
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    _write(submitted, "honest", _honest())
+    huge = submitted / "huge" / LESSON / f"{LESSON}.ipynb"
+    huge.parent.mkdir(parents=True)
+    with open(huge, "wb") as stream:
+        stream.truncate(64 * 1024**3)  # sparse: no disk is used
+    for _ in range(2):
+        grade_folder(submitted, out, progress=False)
+        rows = {row["student_id"]: row for row in _rows(out)}
+        assert "bytes is larger than the 52,428,800 bytes allowed" in rows["huge"]["error"], rows["huge"]
+        assert {name: float(rows["honest"][name]) for name in FULL} == FULL
+
+
 # --- the layout of submitted/ ------------------------------------------------------------------
 
 

@@ -46,7 +46,7 @@ from tfrs_course import __version__, layout
 from tfrs_course.files import write_text_atomically
 from tfrs_course.grading import template
 from tfrs_course.grading.isolated import IsolatedStudentCode, Limits
-from tfrs_course.grading.program import NotebookError, build_program, read_notebook
+from tfrs_course.grading.program import MAX_NOTEBOOK_BYTES, NotebookError, build_program, read_notebook
 from tfrs_course.grading.results import ExercisePoints, LessonGrade, grades_csv, printable
 from tfrs_course.grading.runner import describe_lesson, run_tests
 from tfrs_course.grading.sandbox import sandbox_description
@@ -306,11 +306,17 @@ def _lesson_points(lesson: str, fingerprint: str) -> dict[str, ExercisePoints]:
 
 
 def _sha256(path: Path) -> str:
-    """The notebook's digest; empty for anything but a regular file (a FIFO would block a read)."""
+    """The notebook's digest; empty for anything but a regular file (a FIFO would block a read).
+
+    Also empty for a file larger than a notebook may be (it is refused unread): read at
+    once, a file larger than memory stopped the batch.
+    """
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_NOTEBOOK_BYTES:
             return ""
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as stream:
+            return hashlib.sha256(stream.read(MAX_NOTEBOOK_BYTES + 1)).hexdigest()
     except OSError:
         return ""
 
