@@ -447,9 +447,9 @@ def grade_folder(
             the submissions being graded are not recorded, so a rerun grades them.
     """
     submitted, out = Path(submitted).resolve(), Path(out).resolve()
+    submissions, problems = find_submissions(submitted, lessons)
     _refuse_overlap(submitted, out)
     out.mkdir(parents=True, exist_ok=True)
-    submissions, problems = find_submissions(submitted, lessons)
     handed_in = {(s.student, s.lesson) for s in submissions}
     submissions = select_shard(submissions, shard)
     limits = limits or Limits()
