@@ -92,12 +92,29 @@ def _without_metadata(notebook, exercise: str):
     return notebook
 
 
+def _below_the_stub(notebook, exercise: str):
+    """The notebook with the exercise's stub left as handed out and the answer in a new cell after its tests."""
+    from tfrs_course import layout
+
+    lesson_copy = nbformat.read(layout.lesson(LESSON).student_notebook, as_version=4)
+    stub = next(cell for cell in lesson_copy.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise)
+    position, answer = next(
+        (index, cell) for index, cell in enumerate(notebook.cells)
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == exercise
+    )  # fmt: skip
+    notebook.cells.insert(position + 3, nbformat.v4.new_code_cell(answer.source))  # after its two test cells
+    answer.source = stub.source
+    return notebook
+
+
 @pytest.mark.parametrize("exercise", ["select_top_users", "top_k_accuracy"])
-def test_an_answer_retyped_into_a_new_cell_is_graded_whichever_exercise_it_is(tmp_path, exercise):
-    """The last exercise's answer, retyped into a cell without metadata, used to score 0 ("no function
-    named top_k_accuracy"): only cells before the last answer cell with metadata ran. nbgrader runs it."""
+@pytest.mark.parametrize("how", [_without_metadata, _below_the_stub])
+def test_an_answer_retyped_into_a_new_cell_is_graded_whichever_exercise_it_is(tmp_path, exercise, how):
+    """The last exercise's answer, retyped into a cell without metadata (in place of its answer cell, or
+    below the stub), used to score 0: only cells before the last answer cell with metadata ran.
+    Jupyter and nbgrader run it."""
     submitted, out = tmp_path / "submitted", tmp_path / "out"
-    _write(submitted, "retyped", _without_metadata(_honest(), exercise))
+    _write(submitted, "retyped", how(_honest(), exercise))
     grade_folder(submitted, out, progress=False)
     row = _rows(out)[0]
     assert {name: float(row[name]) for name in FULL} == FULL, (out / "retyped" / LESSON / "feedback.md").read_text()

@@ -5,8 +5,9 @@ What runs when a notebook is graded (the rule students are told):
 1. the lesson's setup cell and its parameters cell, from the instructor's copy
    (so ``NUM_USERS`` and the like have the lesson's values);
 2. then, in notebook order, each answer cell and each cell the student added
-   before the last answer cell (or before the last cell that defines an exercise
-   whose answer cell is gone, retyped into a new cell). In those cells every import, function and class
+   before the last answer cell (or before the last added cell that defines an
+   exercise's function or class: an answer retyped into a new cell). In those
+   cells every import, function and class
    definition, assignment (``K = 10``, ``helper = lambda x: x``,
    ``BIG = compute()``), ``try``/``if``/``with`` block runs, one top-level
    statement at a time; a statement that fails is reported and the rest still
@@ -279,10 +280,10 @@ def build_program(submission: dict, master: dict, master_path: Path, lesson: str
     metadata (some editors drop it), cells that define one of the exercises'
     functions or classes are the answer cells. A cell the student added is a
     code cell before the last answer cell that is neither a graded cell nor one
-    of the lesson's own cells (by cell id or by identical source); if an answer
-    cell is missing (retyped into a new cell), the added cells run up to the last
-    one that defines its function or class. Nothing here parses student code:
-    that happens in the grading worker.
+    of the lesson's own cells (by cell id or by identical source), or after it up
+    to the last such cell that defines an exercise's function or class (an answer
+    retyped into a new cell). Nothing here parses student code: that happens in
+    the grading worker.
 
     Args:
         submission: the student's notebook (as from :func:`read_notebook`).
@@ -320,16 +321,16 @@ def build_program(submission: dict, master: dict, master_path: Path, lesson: str
         normalised_source(cell_source(cell)) for cell in master["cells"] if cell.get("cell_type") == "code"
     }
     last = max(answer_at, default=-1)
-    # An exercise whose answer cell is gone (retyped into a new cell, which has no metadata):
-    # the student's cell that defines it runs too, even after the last answer cell.
-    lost = _exercise_names(master, [label for label in wanted if label not in answer_at.values()])
-    if answer_at and lost:
+    # An answer retyped into a new cell (no metadata), in place of its answer cell or below it,
+    # runs even after the last answer cell, as it does in Jupyter and nbgrader.
+    if answer_at:
+        names = _exercise_names(master, wanted)
         last = max(
             [last]
             + [
                 position
                 for position, cell in enumerate(cells)
-                if _is_added(cell, lesson_ids, lesson_sources) and _defines_any(cell_source(cell), lost)
+                if _is_added(cell, lesson_ids, lesson_sources) and _defines_any(cell_source(cell), names)
             ]
         )
     answers = []
