@@ -183,6 +183,19 @@ def test_a_notebook_larger_than_memory_gets_its_named_zero_in_every_run(tmp_path
         assert {name: float(rows["honest"][name]) for name in FULL} == FULL
 
 
+
+def test_a_notebook_of_millions_of_empty_objects_is_refused_before_it_is_parsed(tmp_path):
+    """48 MB of `{},{},...` in a notebook's metadata took 1.3 GB of the grader's memory to parse
+    (per grading process): the size limit alone does not bound it."""
+    from tfrs_course.grading.program import NotebookError, read_notebook
+
+    path = tmp_path / f"{LESSON}.ipynb"
+    path.write_text('{"nbformat": 4, "cells": [], "metadata": {"x": [' + ",".join(["{}"] * 16_000_000) + "]}}")
+    with pytest.raises(NotebookError, match="16,000,004 JSON objects and lists, more than the 2,000,000") as error:
+        read_notebook(path)
+    assert str(path) in str(error.value)
+
+
 # --- the layout of submitted/ ------------------------------------------------------------------
 
 

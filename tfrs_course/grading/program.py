@@ -35,6 +35,9 @@ from pathlib import Path
 SETUP_CELL_ID = "setup"
 PARAMETERS_CELL_ID = "parameters"
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+# Parsed, each JSON object or list costs the grader 60 bytes or more, whatever its size in the
+# file: 50 MB of "{}," would take over a GB. Lesson notebooks hold a few thousand.
+MAX_JSON_STRUCTURES = 2_000_000
 # Lessons have about a hundred cells. Upgrading an old notebook takes the grader's time
 # per cell, outside any submission's limits, so a notebook of many tiny cells is refused.
 MAX_CELLS = 5_000
@@ -115,6 +118,12 @@ def read_notebook(path: str | Path) -> dict:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise NotebookError(f"{path}: not UTF-8 text (byte {error.start}); is it really a notebook?") from error
+    structures = data.count(b"{") + data.count(b"[")  # an upper bound: text may hold them too
+    if structures > MAX_JSON_STRUCTURES:
+        raise NotebookError(
+            f"{path}: {structures:,} JSON objects and lists, more than the {MAX_JSON_STRUCTURES:,} a notebook "
+            "can have; clear the outputs (Edit > Clear Outputs of All Cells) and save again"
+        )
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError as error:
