@@ -297,3 +297,23 @@ def test_the_graders_time_to_decode_a_reply_counts_against_the_submission():
     finally:
         code.close()
     assert code._spent - before >= 0.9 * elapsed, (code._spent - before, elapsed)
+
+
+def test_a_grader_started_in_a_deleted_folder_says_so_instead_of_zeroing_the_class(tmp_path):
+    """pytest needs the current folder: started from one deleted since (its shell still in it), the
+    grader scored every notebook 0 with 'grading it failed in the grader (FileNotFoundError: [Errno 2]
+    No such file or directory)'."""
+    import subprocess
+    import sys
+
+    from tfrs_course.environment import subprocess_environment
+
+    submitted, out, gone = tmp_path / "submitted", tmp_path / "out", tmp_path / "gone"
+    _write(submitted, "honest", _honest())
+    gone.mkdir()
+    tfrs_course = Path(sys.executable).parent / "tfrs-course"
+    script = f'cd "{gone}" && rmdir "{gone}" && exec "{tfrs_course}" grade "{submitted}" --out "{out}" --quiet'
+    finished = subprocess.run(["sh", "-c", script], env=subprocess_environment(), capture_output=True, text=True)  # noqa: S603, S607
+    assert finished.returncode == 2, (finished.stdout, finished.stderr)
+    assert "the current folder no longer exists" in finished.stderr
+    assert not (out / "grades.csv").exists()

@@ -446,6 +446,13 @@ def grade_folder(
         Interrupted: SIGINT stopped the batch. Every record saved before it is kept;
             the submissions being graded are not recorded, so a rerun grades them.
     """
+    try:
+        os.getcwd()  # pytest runs each notebook's tests from it
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            "the current folder no longer exists (it was deleted after this shell entered it); "
+            "cd to an existing folder and run again"
+        ) from None
     submitted, out = Path(submitted).resolve(), Path(out).resolve()
     submissions, problems = find_submissions(submitted, lessons)
     _refuse_overlap(submitted, out)
