@@ -6,6 +6,7 @@ cheapest lesson to grade) and grades it with the real grader and sandbox.
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -317,3 +318,19 @@ def test_a_grader_started_in_a_deleted_folder_says_so_instead_of_zeroing_the_cla
     assert finished.returncode == 2, (finished.stdout, finished.stderr)
     assert "the current folder no longer exists" in finished.stderr
     assert not (out / "grades.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("PYTEST_ADDOPTS", "-k small"), ("PYTEST_ADDOPTS", "-x -n 4"), ("PYTEST_PLUGINS", "no_such_plugin")]
+)
+def test_the_instructors_pytest_settings_have_no_say_in_a_verdict(tmp_path, monkeypatch, variable, value):
+    """pytest reads PYTEST_ADDOPTS and PYTEST_PLUGINS from the environment: left set in the instructor's
+    shell, `-k small` graded an honest notebook 2 / 8 with no error (and the record was reused by
+    the next run, without it), `-n 4` or an unknown plugin failed every notebook."""
+    monkeypatch.setenv(variable, value)
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    _write(submitted, "honest", _honest())
+    grade_folder(submitted, out, progress=False)
+    row = _rows(out)[0]
+    assert {name: float(row[name]) for name in FULL} == FULL and row["error"] == "", row
+    assert os.environ[variable] == value  # put back for the rest of the process

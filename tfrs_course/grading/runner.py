@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,7 +249,7 @@ def run_tests(
     ]  # fmt: skip
     # pytest's own report is not for students: keep it, and show it only if the tests could not run.
     report = io.StringIO()
-    with contextlib.redirect_stdout(report):
+    with contextlib.redirect_stdout(report), _without_pytest_settings():
         exit_code = pytest.main(args, plugins=[plugin])
     if exit_code == pytest.ExitCode.INTERRUPTED:
         # pytest turns Ctrl-C into an exit code: it stops the grading, it is no verdict.
@@ -256,6 +257,21 @@ def run_tests(
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GradingError(f"pytest could not run {module} (exit code {int(exit_code)}):\n{report.getvalue()}")
     return LessonRun(plugin.results, plugin.known_exercises, len(plugin.test_names))
+
+
+# Settings pytest reads from the environment: an instructor's `-x` or `-k` would drop tests
+# from every verdict, and a plugin (or an option only a plugin knows) would fail every run.
+PYTEST_SETTINGS = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
+@contextlib.contextmanager
+def _without_pytest_settings() -> Iterator[None]:
+    """The environment without :data:`PYTEST_SETTINGS` while the lesson's tests run; put back after."""
+    saved = {name: os.environ.pop(name) for name in PYTEST_SETTINGS if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def describe_lesson(lesson: str) -> LessonRun:
