@@ -65,6 +65,9 @@ def validate_results(document: dict) -> None:
     assert isinstance(document.get("execution_time", 0), int | float)
     assert isinstance(document.get("output", ""), str)
     assert document.get("visibility", "visible") in VISIBILITIES
+    # Messages hold what students wrote (ids, code, text): Gradescope must show them as plain text,
+    # never render them as HTML or Markdown (its default formats).
+    assert [document.get(key) for key in ("output_format", "test_output_format", "test_name_format")] == ["text"] * 3
     assert isinstance(document["tests"], list)
     for test in document["tests"]:
         assert set(test) <= TEST_FIELDS, set(test) - TEST_FIELDS

@@ -240,6 +240,8 @@ def grade_upload(root: str | Path) -> dict:
         document["score"] = round(float(document["score"]), 6)
         document.setdefault("extra_data", {})["max_score"] = grade.maximum
     document["execution_time"] = round(time.perf_counter() - started, 1)
+    # Messages quote what students wrote: plain text, never rendered as HTML or Markdown.
+    document.update(output_format="text", test_output_format="text", test_name_format="text")
     write_text_atomically(results_dir / "results.json", json.dumps(document, indent=2))
     return document
 
