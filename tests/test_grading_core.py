@@ -76,6 +76,17 @@ def test_objects_that_forge_equality_cannot_cross(forged):
         boundary.encode(forged)
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [b"item07", [b"item07", b"item08"], np.array([b"item07", b"item08"]), np.array([b"item07"], dtype=object)],
+    ids="bytes list-of-bytes bytes-array object-array-of-bytes".split(),
+)
+def test_ids_left_as_bytes_are_refused_with_how_to_decode_them(ids):
+    """TensorFlow returns text as bytes; the message must say to decode, not to call .numpy() or list()."""
+    with pytest.raises(boundary.BoundaryError, match=r"Decode bytes to str .*\.decode\(\).*\.astype\(str\)"):
+        boundary.encode(ids)
+
+
 def _forged_reply(header: dict, data: bytes) -> bytes:
     """A reply holding one array whose .npy header and data the worker wrote itself."""
     import base64

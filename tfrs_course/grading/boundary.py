@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 # Array dtypes that .npy stores without pickling: booleans, integers, floats, text.
+# TensorFlow hands back text as bytes (a StringLookup's vocabulary, a top-k index's ids).
+DECODE_ADVICE = "Decode bytes to str before returning them: b'item07'.decode(), or .astype(str) for a numpy array."
 _ARRAY_KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "text"}
 _MAX_DEPTH = 32
 # Dict keys that are ints must be smaller than this in size (see _dict_key).
@@ -132,6 +134,8 @@ def _to_json(value: Any, where: str, depth: int) -> Any:
                 ],
             }
         }
+    if kind in (bytes, bytearray, np.bytes_):
+        raise BoundaryError(f"{where} is bytes, not str. {DECODE_ADVICE}")
     raise BoundaryError(
         f"{where} is of type {describe_type(value)}; expected plain data (a number, str, list, "
         "dict, numpy array or pandas DataFrame). Convert it before returning, e.g. with "
@@ -150,14 +154,18 @@ def _plain_array(array: np.ndarray, where: str) -> np.ndarray:
         if all(type(item) in (str, np.str_) for item in array.ravel()):
             return array.astype(str) if array.size else np.array([], dtype=str)
         bad = next(item for item in array.ravel() if type(item) not in (str, np.str_))
-        raise BoundaryError(f"{where} holds a {describe_type(bad)}; object arrays must hold only str")
+        advice = f" {DECODE_ADVICE}" if isinstance(bad, bytes | bytearray) else ""
+        raise BoundaryError(f"{where} holds a {describe_type(bad)}; object arrays must hold only str.{advice}")
     return array
 
 
 def _array_to_text(array: np.ndarray, where: str) -> str:
     array = _plain_array(array, where)
     if array.dtype.kind not in _ARRAY_KINDS:
-        raise BoundaryError(f"{where} is a numpy array of dtype {array.dtype}; expected booleans, numbers or text")
+        advice = f" {DECODE_ADVICE}" if array.dtype.kind == "S" else ""
+        raise BoundaryError(
+            f"{where} is a numpy array of dtype {array.dtype}; expected booleans, numbers or text.{advice}"
+        )
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
