@@ -130,7 +130,6 @@ def test_a_cell_with_a_nul_byte_gets_a_syntax_error_without_line_none():
     assert problem == "syntax error: source code string cannot contain null bytes"
 
 
-
 def test_a_number_too_long_to_read_is_a_notebook_error_not_a_failure_of_the_grader(tmp_path):
     """Python refuses to read an integer of more than 4,300 digits with a plain ValueError, which
     escaped as 'grading it failed in the grader (ValueError: Exceeds the limit ...)'."""
@@ -141,7 +140,6 @@ def test_a_number_too_long_to_read_is_a_notebook_error_not_a_failure_of_the_grad
     with pytest.raises(NotebookError, match="not valid notebook JSON") as error:
         read_notebook(path)
     assert str(path) in str(error.value) and "digits" in str(error.value)
-
 
 
 def test_an_old_notebook_full_of_outputs_is_upgraded_without_holding_the_grader(tmp_path):
@@ -166,7 +164,6 @@ def test_an_old_notebook_full_of_outputs_is_upgraded_without_holding_the_grader(
     assert {name: float(row[name]) for name in FULL} == FULL, row
 
 
-
 def test_a_notebook_larger_than_memory_gets_its_named_zero_in_every_run(tmp_path):
     """Its digest read the whole file at once: a 64 GB (sparse) notebook scored 0 with 'grading it
     failed in the grader (MemoryError: )', and every rerun stopped with a MemoryError traceback
@@ -182,7 +179,6 @@ def test_a_notebook_larger_than_memory_gets_its_named_zero_in_every_run(tmp_path
         rows = {row["student_id"]: row for row in _rows(out)}
         assert "bytes is larger than the 52,428,800 bytes allowed" in rows["huge"]["error"], rows["huge"]
         assert {name: float(rows["honest"][name]) for name in FULL} == FULL
-
 
 
 def test_a_notebook_of_millions_of_empty_objects_is_refused_before_it_is_parsed(tmp_path):
@@ -321,7 +317,8 @@ def test_a_grader_started_in_a_deleted_folder_says_so_instead_of_zeroing_the_cla
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("PYTEST_ADDOPTS", "-k small"), ("PYTEST_ADDOPTS", "-x -n 4"), ("PYTEST_PLUGINS", "no_such_plugin")]
+    ("variable", "value"),
+    [("PYTEST_ADDOPTS", "-k small"), ("PYTEST_ADDOPTS", "-x -n 4"), ("PYTEST_PLUGINS", "no_such_plugin")],
 )
 def test_the_instructors_pytest_settings_have_no_say_in_a_verdict(tmp_path, monkeypatch, variable, value):
     """pytest reads PYTEST_ADDOPTS and PYTEST_PLUGINS from the environment: left set in the instructor's
