@@ -226,6 +226,27 @@ def test_ctrl_c_stops_the_batch_records_nothing_half_done_and_leaves_no_process(
     ]
 
 
+def test_a_long_temporary_folder_path_does_not_stop_a_parallel_batch(tmp_path):
+    """The job processes' fork server listens on a socket under TMPDIR; a path longer than an AF_UNIX
+    address allows (107 bytes) stopped the batch with 'AF_UNIX path too long' before grading anyone."""
+    temporary = tmp_path / ("long-temporary-folder-" * 5)
+    temporary.mkdir()
+    assert len(str(temporary)) > 107 - len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+    submitted, out = tmp_path / "submitted", tmp_path / "graded"
+    _hand_in(submitted, "ada")
+    _hand_in(submitted, "bob")
+    finished = subprocess.run(
+        [TFRS_COURSE, "grade", str(submitted), "--out", str(out), "--jobs", "2", "--quiet"],
+        env={**os.environ, "TMPDIR": str(temporary)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert [(row["student_id"], row["total"], row["error"]) for row in _rows(out)] == [
+        ("ada", "8", ""),
+        ("bob", "8", ""),
+    ]
+    assert sorted(path.name for path in temporary.iterdir()) == [], "the batch left files in TMPDIR"
+
+
 def _pool_threads() -> list[threading.Thread]:
     return [
         thread

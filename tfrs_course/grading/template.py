@@ -50,6 +50,7 @@ import functools
 import importlib
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import select
 import shutil
@@ -460,9 +461,34 @@ def job_context(lessons: Iterable[str]) -> multiprocessing.context.BaseContext:
     """
     if unavailable:
         return multiprocessing.get_context("spawn")
+    _fork_server_socket_within_limits()
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(modules(any(lesson_imports_tensorflow(lesson) for lesson in set(lessons))))
     return context
+
+
+# The longest path an AF_UNIX socket may have on Linux (sun_path, less its final NUL).
+_SOCKET_PATH_MAX = 107
+
+
+def _fork_server_socket_within_limits() -> None:
+    """Make multiprocessing put its fork server's socket where the path fits an AF_UNIX address.
+
+    The socket goes in ``$TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX``. Under a long TMPDIR (a CI
+    workspace, a nested scratch folder) that path is longer than Linux allows, and the fork
+    server cannot start: the batch stopped with "AF_UNIX path too long" before grading anyone.
+    Python 3.14 falls back to /tmp by itself (python/cpython#132124); 3.11 does not, so the
+    folder is chosen here, before the server starts. multiprocessing keeps it for the rest of
+    the process and removes it at exit.
+    """
+    socket_path = os.path.join(tempfile.gettempdir(), "pymp-XXXXXXXX", "listener-XXXXXXXX")
+    if len(os.fsencode(socket_path)) <= _SOCKET_PATH_MAX:
+        return
+    previous, tempfile.tempdir = tempfile.tempdir, "/tmp"
+    try:
+        multiprocessing.util.get_temp_dir()
+    finally:
+        tempfile.tempdir = previous
 
 
 def _current(environment: dict[str, str], cwd: str, tensorflow: bool) -> Template:
